@@ -1,0 +1,40 @@
+/*
+ * engine: the delivery engine. One libevent loop, on one thread, owns the
+ * read-write store handle and every SMTP session; pump, route, sched,
+ * verdict and the outcome batcher are its parts (DESIGN 1).
+ *
+ * Other threads (the HTTP API) never touch engine state directly: they run
+ * a function on the engine thread through engine_call(), which waits for it.
+ */
+#ifndef SLUICE_ENGINE_ENGINE_H
+#define SLUICE_ENGINE_ENGINE_H
+
+#include <event2/event.h>
+
+#include "engine/settings.h"
+#include "store/store.h"
+
+struct engine;
+
+struct engine *engine_new(const struct settings *cfg, struct store *st,
+    struct event_base *base);
+void engine_free(struct engine *e);
+/* Start pulling work; the caller then runs the event base. */
+int engine_start(struct engine *e);
+/* Begin a clean shutdown: stop pulling, let sessions finish within a bound,
+ * commit, then break the loop. Engine thread only. */
+void engine_shutdown(struct engine *e);
+
+/*
+ * Run fn(e, st, arg) on the engine thread, with the engine's read-write
+ * store handle, and wait for it to return; returns what fn returned.
+ * Callable from any thread except the engine thread. After fn, the engine
+ * reloads what a change may have touched (mailings, streams, routes).
+ */
+typedef int (*engine_call_fn)(struct engine *e, struct store *st, void *arg);
+int engine_call(struct engine *e, engine_call_fn fn, void *arg);
+
+/* Live figures for the API (engine thread or under engine_call). */
+json_t *engine_status_json(struct engine *e);
+
+#endif
