@@ -1,2 +1,8 @@
-#include <stdio.h>
-int main(int argc, char **argv) { (void)argc; (void)argv; puts("sluice: not built yet"); return 1; }
+/* sluice: everything is a subcommand (src/cmd/main.c). */
+#include "cmd/cmd.h"
+
+int
+main(int argc, char **argv)
+{
+	return cmd_main(argc, argv);
+}

@@ -1,52 +1,382 @@
-/* Placeholder until the engine lands in this file. */
-#include "engine/engine.h"
+/*
+ * engine.c: the engine's life cycle, the engine_call queue, the periodic
+ * tick that drives pump and scheduler, and the outcome batches (every store
+ * write of the engine happens inside a transaction that is committed when
+ * it holds batch_max_rows rows or is batch_max_ms old).
+ */
+#include "engine/engine_int.h"
 
+#include <errno.h>
+#include <event2/thread.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "mail/verp.h"
+#include "util/log.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 
-struct engine {
-	const struct settings *cfg;
-	struct store *st;
-	struct event_base *base;
+#define ENGINE_TICK_MS 250
+#define ENGINE_STOP_GRACE_MS 10000
+
+struct engine_callreq {
+	struct engine_callreq *next;
+	engine_call_fn fn;
+	void *arg;
+	int result;
+	bool done;
 };
+
+static void engine_tick_cb(evutil_socket_t fd, short what, void *arg);
+static void engine_sched_cb(evutil_socket_t fd, short what, void *arg);
+static void engine_call_cb(evutil_socket_t fd, short what, void *arg);
+static void engine_commit_cb(evutil_socket_t fd, short what, void *arg);
+static void engine_calls_close(struct engine *e);
 
 struct engine *
 engine_new(const struct settings *cfg, struct store *st, struct event_base *base)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
+	char err[256];
+
 	e->cfg = cfg;
 	e->st = st;
 	e->base = base;
+	TAILQ_INIT(&e->mailings);
+	TAILQ_INIT(&e->ready);
+	LIST_INIT(&e->conns);
+	e->streams = dict_new();
+	e->dqs = dict_new();
+	e->dests = dict_new();
+	e->pairs = dict_new();
+	pthread_mutex_init(&e->call_lock, NULL);
+	pthread_cond_init(&e->call_cond, NULL);
+	e->tick_ev = event_new(base, -1, EV_PERSIST, engine_tick_cb, e);
+	e->sched_ev = event_new(base, -1, 0, engine_sched_cb, e);
+	e->call_ev = event_new(base, -1, 0, engine_call_cb, e);
+	e->commit_ev = event_new(base, -1, 0, engine_commit_cb, e);
+	e->dns = dns_new(base, cfg->dns_resolver, (int)cfg->dns_timeout_ms,
+	    (size_t)cfg->dns_cache_max, err, sizeof(err));
+	if (e->dns == NULL) {
+		log_error("engine", "event=dns_init_failed error=\"%s\"", err);
+		engine_free(e);
+		return NULL;
+	}
+	e->ssl = smtpc_tls_ctx_new();
+	e->rules = classify_rules_new();
+	e->verp_keylen = sizeof(e->verp_key);
+	if (verp_key_load_or_create(cfg->verp_key_file, e->verp_key, &e->verp_keylen,
+	    err, sizeof(err)) < 0) {
+		log_error("engine", "event=verp_key_failed error=\"%s\"", err);
+		engine_free(e);
+		return NULL;
+	}
+	str_copy(e->bounce_domain, cfg->bounce_domain, sizeof(e->bounce_domain));
+	e->dirty = true;
 	return e;
 }
 
 void
 engine_free(struct engine *e)
 {
+	const char *k;
+	void *v;
+	struct dict_iter it;
+
+	if (e == NULL)
+		return;
+	engine_calls_close(e);
+	/* DNS first: its cancelled callbacks still find their queues. */
+	dns_free(e->dns);
+	e->dns = NULL;
+	sched_close_all(e, true);
+	pump_free_all(e);
+	if (e->in_txn)
+		engine_txn_commit(e);
+	dict_iter_init(&it);
+	while (dict_next(e->pairs, &it, &k, &v))
+		free(v);
+	dict_free(e->pairs);
+	dict_iter_init(&it);
+	while (dict_next(e->dests, &it, &k, &v)) {
+		struct dest *d = v;
+		free(d->dqs);
+		free(d);
+	}
+	dict_free(e->dests);
+	dict_free(e->dqs);
+	dict_iter_init(&it);
+	while (dict_next(e->streams, &it, &k, &v)) {
+		struct sctx *s = v;
+		free(s->ips);
+		free(s);
+	}
+	dict_free(e->streams);
+	if (e->tick_ev)
+		event_free(e->tick_ev);
+	if (e->sched_ev)
+		event_free(e->sched_ev);
+	if (e->call_ev)
+		event_free(e->call_ev);
+	if (e->commit_ev)
+		event_free(e->commit_ev);
+	if (e->ssl)
+		SSL_CTX_free(e->ssl);
+	classify_rules_free(e->rules);
+	pthread_mutex_destroy(&e->call_lock);
+	pthread_cond_destroy(&e->call_cond);
 	free(e);
 }
 
 int
 engine_start(struct engine *e)
 {
+	struct timeval tv = { 0, ENGINE_TICK_MS * 1000 };
+	int64_t n = 0;
+
+	if (store_recover_inflight(e->st, &n) < 0) {
+		log_error("engine", "event=recover_failed error=\"%s\"", store_errmsg(e->st));
+		return -1;
+	}
+	if (n > 0)
+		log_info("engine", "event=recovered inflight=%lld", (long long)n);
+	event_add(e->tick_ev, &tv);
+	event_active(e->tick_ev, EV_TIMEOUT, 0);
 	return 0;
 }
 
 void
 engine_shutdown(struct engine *e)
 {
-	event_base_loopbreak(e->base);
+	if (e->stopping)
+		return;
+	e->stopping = true;
+	e->stop_deadline = time_mono_ms() + ENGINE_STOP_GRACE_MS;
+	log_info("engine", "event=shutdown sessions=%d", sched_conn_count(e));
+	sched_close_all(e, false);
+	event_active(e->tick_ev, EV_TIMEOUT, 0);
+}
+
+/* ---- stream cache ------------------------------------------------------ */
+
+struct sctx *
+engine_stream(struct engine *e, const char *name)
+{
+	struct sctx *s = dict_get(e->streams, name);
+
+	if (s)
+		return s;
+	s = xcalloc(1, sizeof(*s));
+	str_copy(s->name, name, sizeof(s->name));
+	if (store_stream_ips(e->st, name, &s->ips, &s->nips) < 0) {
+		log_warn("engine", "event=stream_missing stream=%s error=\"%s\"", name,
+		    store_errmsg(e->st));
+		s->ips = NULL;
+		s->nips = 0;
+	}
+	dict_set(e->streams, name, s);
+	return s;
+}
+
+/* Refresh every cached stream's IP list in place (pointers stay valid). */
+static void
+engine_streams_reload(struct engine *e)
+{
+	struct dict_iter it;
+	const char *k;
+	void *v;
+
+	dict_iter_init(&it);
+	while (dict_next(e->streams, &it, &k, &v)) {
+		struct sctx *s = v;
+		struct store_ip *ips = NULL;
+		size_t n = 0;
+		if (store_stream_ips(e->st, s->name, &ips, &n) < 0) {
+			ips = NULL;
+			n = 0;
+		}
+		free(s->ips);
+		s->ips = ips;
+		s->nips = n;
+	}
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+void
+engine_txn_touch(struct engine *e)
+{
+	if (!e->in_txn) {
+		struct timeval tv = { e->cfg->batch_max_ms / 1000,
+			(e->cfg->batch_max_ms % 1000) * 1000 };
+		if (store_begin(e->st) < 0) {
+			log_error("store", "event=begin_failed error=\"%s\"",
+			    store_errmsg(e->st));
+			return;
+		}
+		e->in_txn = true;
+		e->txn_rows = 0;
+		event_add(e->commit_ev, &tv);
+	}
+	if (++e->txn_rows >= (size_t)e->cfg->batch_max_rows)
+		event_active(e->commit_ev, EV_TIMEOUT, 0);
+}
+
+void
+engine_txn_commit(struct engine *e)
+{
+	if (!e->in_txn)
+		return;
+	event_del(e->commit_ev);
+	if (store_commit(e->st) < 0) {
+		/* The rows stay inflight in the store: after a restart they are
+		 * retried, which is the documented at-least-once bound. */
+		log_error("store", "event=commit_failed rows=%zu error=\"%s\"",
+		    e->txn_rows, store_errmsg(e->st));
+		store_rollback(e->st);
+	} else {
+		log_trace("store", "event=commit rows=%zu", e->txn_rows);
+	}
+	e->in_txn = false;
+	e->txn_rows = 0;
+}
+
+static void
+engine_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	engine_txn_commit(arg);
+}
+
+/* ---- tick ---------------------------------------------------------------- */
+
+void
+engine_sched_soon(struct engine *e)
+{
+	if (!e->stopping)
+		event_active(e->sched_ev, EV_TIMEOUT, 0);
+}
+
+static void
+engine_sched_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	sched_run(e, time_now_ms());
+}
+
+static void
+engine_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	msec_t now = time_now_ms();
+
+	if (e->stopping) {
+		if (sched_conn_count(e) == 0 || time_mono_ms() >= e->stop_deadline) {
+			sched_close_all(e, true);
+			pump_free_all(e);
+			engine_txn_commit(e);
+			log_info("engine", "event=stopped");
+			engine_calls_close(e);
+			event_base_loopbreak(e->base);
+		}
+		return;
+	}
+	if (e->dirty) {
+		e->dirty = false;
+		engine_streams_reload(e);
+		route_forget_static(e);
+		pump_reload(e);
+	}
+	pump_run(e, now);
+	sched_run(e, now);
+}
+
+/* ---- engine_call --------------------------------------------------------- */
+
+static void
+engine_call_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	struct engine_callreq *list, *r;
+
+	pthread_mutex_lock(&e->call_lock);
+	list = e->calls;
+	e->calls = NULL;
+	pthread_mutex_unlock(&e->call_lock);
+	/* Calls run outside the batch: their changes commit at once. */
+	engine_txn_commit(e);
+	for (r = list; r; ) {
+		struct engine_callreq *next = r->next;
+		int result = r->fn(e, e->st, r->arg);
+		pthread_mutex_lock(&e->call_lock);
+		r->result = result;
+		r->done = true;
+		pthread_cond_broadcast(&e->call_cond);
+		pthread_mutex_unlock(&e->call_lock);
+		r = next;
+	}
+	e->dirty = true;
+	event_active(e->tick_ev, EV_TIMEOUT, 0);
+}
+
+/* The loop is ending: calls waiting and calls to come fail with -ESHUTDOWN,
+ * so no API thread waits for a loop that will not run them. */
+static void
+engine_calls_close(struct engine *e)
+{
+	struct engine_callreq *r;
+
+	pthread_mutex_lock(&e->call_lock);
+	e->calls_closed = true;
+	for (r = e->calls; r; r = r->next) {
+		r->result = -ESHUTDOWN;
+		r->done = true;
+	}
+	e->calls = NULL;
+	pthread_cond_broadcast(&e->call_cond);
+	pthread_mutex_unlock(&e->call_lock);
 }
 
 int
 engine_call(struct engine *e, engine_call_fn fn, void *arg)
 {
-	return fn(e, e->st, arg);
+	struct engine_callreq req = { .fn = fn, .arg = arg };
+
+	pthread_mutex_lock(&e->call_lock);
+	if (e->calls_closed) {
+		pthread_mutex_unlock(&e->call_lock);
+		return -ESHUTDOWN;
+	}
+	req.next = e->calls;
+	e->calls = &req;
+	pthread_mutex_unlock(&e->call_lock);
+	event_active(e->call_ev, EV_TIMEOUT, 0);
+	pthread_mutex_lock(&e->call_lock);
+	while (!req.done)
+		pthread_cond_wait(&e->call_cond, &e->call_lock);
+	pthread_mutex_unlock(&e->call_lock);
+	return req.result;
 }
 
 json_t *
 engine_status_json(struct engine *e)
 {
-	return json_object();
+	struct mctx *m;
+	json_t *ms = json_array();
+
+	TAILQ_FOREACH(m, &e->mailings, link)
+		json_array_append_new(ms, json_pack("{s:I,s:s,s:b,s:I}", "id", (json_int_t)m->id,
+		    "stream", m->stream ? m->stream->name : "", "active", m->active,
+		    "in_memory", (json_int_t)m->inmem));
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:o}",
+	    "sessions", (json_int_t)sched_conn_count(e),
+	    "sessions_opened", (json_int_t)e->n_sessions,
+	    "recipients_in_memory", (json_int_t)e->inmem,
+	    "domain_queues", (json_int_t)dict_count(e->dqs),
+	    "attempts", (json_int_t)e->n_attempts,
+	    "sent", (json_int_t)e->n_sent,
+	    "deferred", (json_int_t)e->n_deferred,
+	    "failed", (json_int_t)e->n_failed,
+	    "stopping", e->stopping,
+	    "mailings", ms);
 }

@@ -53,13 +53,23 @@ struct settings {
 	int64_t batch_max_ms;   /* the longest an outcome waits for commit */
 };
 
-/* Defaults only. */
+/*
+ * Defaults only, with the derived values filled in (database, token_file,
+ * verp_key_file under data_dir; hostname from gethostname(); bounce_domain
+ * = hostname). Release with settings_fini().
+ */
 void settings_defaults(struct settings *s);
 /*
- * Read path over the defaults. On error returns -1 and writes
- * "FILE:LINE: message" into err.
+ * Read path over the defaults. s must hold settings (settings_defaults()) or
+ * be zeroed; on success its old contents are released and replaced. On
+ * error returns -1, writes "FILE:LINE: message" into err and leaves s as
+ * it was.
  */
 int settings_load(struct settings *s, const char *path, char *err, size_t errlen);
+/* The same over a string; label stands for the file name in messages. */
+int settings_load_string(struct settings *s, const char *text, const char *label,
+    char *err, size_t errlen);
+/* Frees the strings; s may then be loaded again. */
 void settings_fini(struct settings *s);
 /* Print every key with its current value, as a config file would say it. */
 void settings_dump(const struct settings *s, FILE *f);

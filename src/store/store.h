@@ -116,7 +116,16 @@ struct store_member_in {
 /* Insert members; members already in the list are left as they are. */
 int store_members_import(struct store *st, const char *list,
     const struct store_member_in *m, size_t n, size_t *added, size_t *existing);
-/* {"email","name","kind","status","fields","list","created"} per list */
+/*
+ * Set one member's status: active|unsubscribed|removed|held. STORE_ENOTFOUND
+ * if the list has no such member. Recipients of running mailings whose
+ * member is no longer active become "suppressed" when their turn comes.
+ */
+int store_member_set_status(struct store *st, const char *list, const char *email,
+    const char *status);
+/* [{"id","email","name","kind","status","fields","list","created","updated"}],
+ * one entry per list the address is a member of; NULL (STORE_ENOTFOUND) if
+ * none. */
 json_t *store_member_json(struct store *st, const char *email);
 
 /* ---- mailings --------------------------------------------------------- */

@@ -1,0 +1,66 @@
+/*
+ * api_internal: what the admin API's files share (api.c runs the server,
+ * api_routes.c answers the routes, api_input.c checks messages). Not for
+ * use outside src/http/.
+ *
+ * A request (struct api_req) lives from the first call of the access
+ * handler to MHD's completion callback. A route handler reads r->seg,
+ * r->body and query arguments, and leaves its answer in r->status and
+ * r->resp (owned by the request), using api_reply() or api_fail().
+ */
+#ifndef SLUICE_HTTP_API_INTERNAL_H
+#define SLUICE_HTTP_API_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/api.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/timeutil.h"
+
+#define API_SEG_MAX 6     /* path segments after /api/v1/ */
+#define API_PATH_MAX 1024 /* longest path accepted */
+#define API_ERR_MAX 512   /* longest error message */
+
+struct api_req {
+	struct api *api;
+	struct engine *engine;
+	struct MHD_Connection *conn;
+	char method[16];
+	char path[API_PATH_MAX];
+	char *seg[API_SEG_MAX]; /* point into segbuf */
+	size_t nseg;
+	char segbuf[API_PATH_MAX];
+	struct buf body;
+	bool body_too_big;
+	bool responded;
+	struct store *rd;       /* a read-only handle, held while handling */
+	msec_t started;         /* monotonic */
+	int status;
+	json_t *resp;
+};
+
+typedef void (*api_handler)(struct api_req *r);
+
+/* Route the request (r->seg already split) and run its handler. */
+void api_route(struct api_req *r);
+
+/* Set the answer: status and a JSON object (reference stolen). */
+void api_reply(struct api_req *r, int status, json_t *obj);
+/* Set an error answer {"error": message}. */
+void api_fail(struct api_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Map a STORE_E* code to a status and answer with msg. */
+void api_fail_store(struct api_req *r, int rc, const char *msg);
+/* The HTTP status for a STORE_E* code. */
+int api_store_status(int rc);
+/* A query-string argument, or NULL. */
+const char *api_query(const struct api_req *r, const char *name);
+
+/* Check that a message can be used as a mailing's template: 0 or -1 + err. */
+int api_message_check(const char *msg, size_t len, char *err, size_t errlen);
+
+#endif

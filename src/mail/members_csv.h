@@ -1,0 +1,68 @@
+/*
+ * members_csv: parse a member import file (`sluice member import`).
+ *
+ * CSV per RFC 4180 (quoted fields, "" escapes, CRLF or LF line ends, an
+ * optional UTF-8 BOM) with the columns email[,name[,kind]]. The first row
+ * is a header when its first field is "email" (any case); its other
+ * columns must then be "name" and "kind" in that order. kind is normal,
+ * digest or moderator (empty: normal). Empty lines are skipped; trailing
+ * empty columns are ignored. A quoted field must close on its own line.
+ *
+ * The file is taken whole or not at all: if any line is bad, there are no
+ * rows and every bad line is reported with its number and reason (invalid
+ * email with the addr reason, unknown kind, too many columns, unterminated
+ * quote, duplicate email, line too long, ...). Emails are normalised
+ * (addr_normalise); duplicates are found ignoring case.
+ *
+ * The result owns every string it returns; they live until
+ * members_csv_free().
+ */
+#ifndef SLUICE_MAIL_MEMBERS_CSV_H
+#define SLUICE_MAIL_MEMBERS_CSV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MEMBERS_CSV_MAX_SIZE (64u * 1024 * 1024) /* bytes of a file */
+#define MEMBERS_CSV_LINE_MAX 4096                /* bytes of a line */
+#define MEMBERS_CSV_NAME_MAX 256                 /* bytes of a name */
+
+enum members_kind {
+	MEMBERS_KIND_NORMAL = 0,
+	MEMBERS_KIND_DIGEST = 1,
+	MEMBERS_KIND_MODERATOR = 2
+};
+
+struct members_csv_row {
+	const char *email; /* normalised */
+	const char *name;  /* "" if none */
+	int kind;          /* enum members_kind */
+	int line;          /* 1-based line number in the file */
+};
+
+struct members_csv_error {
+	int line;          /* 1-based; 0 for the whole file */
+	const char *message;
+};
+
+struct members_csv;
+
+/* Never NULL. */
+struct members_csv *members_csv_parse(const char *data, size_t len);
+void members_csv_free(struct members_csv *m);
+
+bool members_csv_has_errors(const struct members_csv *m);
+/* Rows: 0 whenever there are errors. */
+size_t members_csv_count(const struct members_csv *m);
+const struct members_csv_row *members_csv_row(const struct members_csv *m,
+    size_t i);
+size_t members_csv_error_count(const struct members_csv *m);
+const struct members_csv_error *members_csv_error(
+    const struct members_csv *m, size_t i);
+
+/* "normal", "digest", "moderator" (NULL if out of range) and back
+ * (-1 if unknown; "" is normal). */
+const char *members_kind_name(int kind);
+int members_kind_parse(const char *s);
+
+#endif

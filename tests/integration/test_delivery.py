@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""End to end: 10,000 members over 20 domains, a three-IP stream, MX records
+from a real DNS server (dnsmasq), simulated providers on loopback.
+
+Checks: every deliverable member receives exactly one message, from one of
+the stream's IPs, with all three IPs used and personalised; unknown users
+fail with the provider's reply; the counts of `mailing show` add up; the
+attempt log has source IP, MX IP and reply text for every attempt; no
+(source IP, MX IP) pair ever had more than 10 simultaneous sessions."""
+import collections
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from sluicetest import Harness, check  # noqa: E402
+
+MEMBERS = int(os.environ.get("SLUICE_TEST_MEMBERS", "10000"))
+DOMAINS = ["d%02d.test" % i for i in range(20)]
+IPS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+
+
+def main():
+    with Harness("delivery") as h:
+        mx, hosts = [], [("mx1.alpha.test", "127.0.0.21"), ("mx2.alpha.test", "127.0.0.22"),
+                         ("mx.beta.test", "127.0.0.23")]
+        for i, d in enumerate(DOMAINS):
+            if i < 10:
+                mx += [(d, "mx1.alpha.test", 10), (d, "mx2.alpha.test", 10)]
+            else:
+                mx.append((d, "mx.beta.test", 5))
+        h.start_dns(mx, hosts)
+        p = h.smtp_port
+        h.start_sim(
+            "[provider alpha]\ndomains = %s\nmx = 127.0.0.21:%d, 127.0.0.22:%d\n\n"
+            "[provider beta]\ndomains = %s\nmx = 127.0.0.23:%d\nunknown_users = ^nouser\n"
+            % (", ".join(DOMAINS[:10]), p, p, ", ".join(DOMAINS[10:]), p))
+        h.write_config()
+        h.start_serve()
+
+        h.cli("stream", "add", "trio", "--ip", IPS[0], "--ip", IPS[1] + "=mta2.sluice.test",
+              "--ip", IPS[2])
+        h.cli("list", "create", "big", "--from", "list@sluice.test", "--stream", "trio")
+        csv = os.path.join(h.dir, "members.csv")
+        unknown = set()
+        with open(csv, "w") as f:
+            f.write("email,name\n")
+            for i in range(MEMBERS):
+                d = DOMAINS[i % len(DOMAINS)]
+                local = "user%d" % i
+                if i % len(DOMAINS) >= 10 and i % 97 == 0:
+                    local = "nouser%d" % i
+                    unknown.add("%s@%s" % (local, d))
+                f.write("%s@%s,Member %d\n" % (local, d, i))
+        r = h.cli("member", "import", "big", csv, json_out=True)
+        check(r["added"] == MEMBERS, "imported %d members" % MEMBERS)
+        r = h.cli("member", "import", "big", csv, json_out=True)
+        check(r["added"] == 0 and r["existing"] == MEMBERS, "a second import adds nothing")
+
+        msg = os.path.join(h.dir, "msg.eml")
+        with open(msg, "w") as f:
+            f.write("From: List <list@sluice.test>\nTo: {{name}} <{{email}}>\n"
+                    "Subject: Hello {{name}}\n\nHi {{name}}, this is for {{email}}.\n")
+        r = h.cli("mailing", "send", "big", msg, json_out=True)
+        mid = r["id"]
+        m = h.wait_done(mid, timeout=600)
+        c = m["counts"]
+        print("counts:", c)
+        total = sum(c[k] for k in ("pending", "inflight", "sent", "deferred", "failed",
+                                   "expired", "skipped", "suppressed"))
+        check(c["total"] == MEMBERS and total == MEMBERS, "mailing counts add up to the total")
+        check(c["sent"] == MEMBERS - len(unknown), "every deliverable member sent (%d)" % c["sent"])
+        check(c["failed"] == len(unknown), "unknown users failed (%d)" % c["failed"])
+
+        got = h.received()
+        per_rcpt = collections.Counter(r["rcpt"] for r in got)
+        dups = [a for a, n in per_rcpt.items() if n > 1]
+        check(not dups, "no member received two copies (dups: %s)" % dups[:5])
+        check(len(per_rcpt) == MEMBERS - len(unknown), "the simulator accepted one message per deliverable member")
+        check(not (set(per_rcpt) & unknown), "no message accepted for unknown users")
+        ips = collections.Counter(r["client_ip"] for r in got)
+        print("messages per source IP:", dict(ips))
+        check(set(ips) == set(IPS), "all three stream IPs were used, and only they")
+        sample = [r for r in got if r["rcpt"] == "user1@d01.test"][0]
+        check("Subject: Hello Member 1" in sample["message"], "subject personalised")
+        check("this is for user1@d01.test" in sample["message"], "body personalised")
+        check(sample["mail_from"].endswith("@bounces.sluice.test"), "VERP envelope sender on the bounce domain")
+        check(sample["mail_from"] != [r for r in got if r["rcpt"] == "user2@d02.test"][0]["mail_from"],
+              "each message has its own envelope sender")
+
+        rows = h.query("SELECT source_ip, mx_ip, text, outcome FROM attempt WHERE mailing_id = ?", (mid,))
+        check(len(rows) >= MEMBERS, "one attempt row or more per recipient (%d)" % len(rows))
+        check(all(r[0] in IPS and r[1] and r[2] for r in rows),
+              "every attempt has source IP, MX IP and reply text")
+        mxs = collections.Counter(r[1] for r in rows)
+        check({"127.0.0.21", "127.0.0.22", "127.0.0.23"} <= set(mxs), "equal-preference MX hosts both used")
+
+        peak = h.query("SELECT 1")  # the store is readable while the daemon runs
+        r = h.cli("report", "streams", json_out=True)
+        trio = [s for s in r["streams"] if s["name"] == "trio"][0]
+        check(sum(ip["sent"] for ip in trio["ips"]) == MEMBERS - len(unknown),
+              "report streams: sent per IP adds up")
+        check(all(ip["connections"] > 0 for ip in trio["ips"]), "report streams: connections per IP")
+        human = h.cli("report", "streams").stdout
+        check("127.0.0.12" in human, "report streams prints the IPs")
+
+        code = h.stop(h.serve_proc)
+        check(code == 0, "serve exits 0 on SIGTERM")
+        del peak
+
+
+if __name__ == "__main__":
+    main()
