@@ -377,9 +377,9 @@ conn_next_work(struct conn *c, struct dq *prefer)
 		}
 	}
 	if (rc) {
-		struct dq *dq = rc->dq;
+		/* A queue emptied here stays on the ready list: sched_run
+		 * frees it, so callers may still hold it. */
 		conn_send(c, rc);
-		sched_dq_maybe_free(e, dq);
 		return;
 	}
 	if (e->stopping) {

@@ -677,10 +677,10 @@ api_post_segment(struct api_req *r)
 		api_fail_store(r, rc, a.c.err);
 		goto out;
 	}
-	api_reply(r, 201, json_pack("{s:s,s:s,s:O,s:O,s:s?}", "list", a.list,
-	    "name", a.name, "domains", domains && json_is_array(domains) ? domains :
-	    json_array(), "fields", a.fields ? a.fields : json_object(), "stream",
-	    a.stream));
+	api_reply(r, 201, json_pack("{s:s,s:s,s:o,s:o,s:s?}", "list", a.list,
+	    "name", a.name, "domains", json_is_array(domains) ?
+	    json_incref(domains) : json_array(), "fields", a.fields ?
+	    json_incref(a.fields) : json_object(), "stream", a.stream));
 out:
 	free(a.domains);
 	json_decref(body);

@@ -529,6 +529,24 @@ smtps_reply_default(struct smtps_session *s)
 	}
 }
 
+static void smtps_read_cb(struct bufferevent *bev, void *arg);
+static void smtps_write_cb(struct bufferevent *bev, void *arg);
+static void smtps_event_cb_(struct bufferevent *bev, short what, void *arg);
+
+/* Callbacks, limits and timeouts of s->bev (again after STARTTLS). */
+static void
+smtps_setup_bev(struct smtps_session *s)
+{
+	struct timeval tv;
+
+	bufferevent_setcb(s->bev, smtps_read_cb, smtps_write_cb, smtps_event_cb_, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPS_READ_HIGH_WATER);
+	tv.tv_sec = s->cfg.idle_timeout_ms / 1000;
+	tv.tv_usec = (s->cfg.idle_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
 static void
 smtps_start_tls(struct smtps_session *s)
 {
@@ -546,6 +564,7 @@ smtps_start_tls(struct smtps_session *s)
 	if (tls == NULL)
 		goto fail;
 	s->bev = tls;
+	smtps_setup_bev(s);
 	s->is_tls = true;
 	s->helo[0] = '\0';
 	smtps_reset_transaction(s);
@@ -858,7 +877,6 @@ smtps_session_new(struct event_base *base, int fd, const struct smtps_config *cf
     smtps_event_cb on_event, smtps_close_cb on_close, void *arg)
 {
 	struct smtps_session *s = xcalloc(1, sizeof(*s));
-	struct timeval tv;
 
 	s->base = base;
 	s->cfg = *cfg;
@@ -890,12 +908,8 @@ smtps_session_new(struct event_base *base, int fd, const struct smtps_config *cf
 		smtps_session_free(s);
 		return NULL;
 	}
-	bufferevent_setcb(s->bev, smtps_read_cb, smtps_write_cb, smtps_event_cb_, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPS_READ_HIGH_WATER);
-	tv.tv_sec = s->cfg.idle_timeout_ms / 1000;
-	tv.tv_usec = (s->cfg.idle_timeout_ms % 1000) * 1000;
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
-	bufferevent_enable(s->bev, EV_WRITE);
+	smtps_setup_bev(s);
+	bufferevent_disable(s->bev, EV_READ);
 	smtps_schedule(s);
 	return s;
 }

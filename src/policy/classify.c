@@ -394,7 +394,7 @@ classify_literal(const char *pat, char *out, size_t outlen)
 				j++;
 			len = pat[j] ? j + 1 - i : j - i;
 		} else if (c == '|') {
-			return; /* nested alternation: the caller splits top-level ones */
+			/* inside a group (top-level ones are split off): not literal */
 		} else if (strchr(".^$*+?{}", c) == NULL) {
 			lit = true;
 		}

@@ -196,8 +196,25 @@ class Harness:
                 if not line:
                     continue
                 r = json.loads(line)
-                if r.get("event") == "message":
-                    out.append(r)
+                if r.get("type") != "message":
+                    continue
+                for rcpt in r.get("rcpts", []):
+                    one = dict(r)
+                    one["rcpt"] = rcpt
+                    one["message"] = r.get("data", "")
+                    out.append(one)
+        return out
+
+    def records(self, kind):
+        """Every simulator record of one type (connect, close, reject, ...)."""
+        out = []
+        if os.path.exists(self.record):
+            with open(self.record) as f:
+                for line in f:
+                    if line.strip():
+                        r = json.loads(line)
+                        if r.get("type") == kind:
+                            out.append(r)
         return out
 
 

@@ -10,6 +10,7 @@ attempt log has source IP, MX IP and reply text for every attempt; no
 import collections
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from sluicetest import Harness, check  # noqa: E402
@@ -94,7 +95,9 @@ def main():
         mxs = collections.Counter(r[1] for r in rows)
         check({"127.0.0.21", "127.0.0.22", "127.0.0.23"} <= set(mxs), "equal-preference MX hosts both used")
 
-        peak = h.query("SELECT 1")  # the store is readable while the daemon runs
+        # Connections are logged when they close: idle ones close after
+        # `idle` (2 s in the test configuration).
+        time.sleep(3.5)
         r = h.cli("report", "streams", json_out=True)
         trio = [s for s in r["streams"] if s["name"] == "trio"][0]
         check(sum(ip["sent"] for ip in trio["ips"]) == MEMBERS - len(unknown),
@@ -105,7 +108,16 @@ def main():
 
         code = h.stop(h.serve_proc)
         check(code == 0, "serve exits 0 on SIGTERM")
-        del peak
+
+        # Concurrency: never more than 10 sessions per (source IP, MX IP).
+        live, peak = collections.Counter(), collections.Counter()
+        events = sorted(h.records("connect") + h.records("close"), key=lambda r: (r["ts"], r["type"] == "connect"))
+        for ev in events:
+            k = (ev["client_ip"], ev["mx"])
+            live[k] += 1 if ev["type"] == "connect" else -1
+            peak[k] = max(peak[k], live[k])
+        print("peak sessions per pair:", dict(peak))
+        check(peak and max(peak.values()) <= 10, "at most 10 simultaneous sessions per pair")
 
 
 if __name__ == "__main__":

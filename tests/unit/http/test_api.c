@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -287,6 +288,17 @@ test_auth(void **state)
 			    "error")));
 		reply_fini(&r);
 	}
+	/* a change without the token changes nothing */
+	{
+		static const char body[] = "{\"name\":\"sneaky\",\"ips\":[\"127.0.0.5\"]}";
+		http_raw("POST", "/api/v1/streams", wrong, "application/json", body,
+		    strlen(body), (size_t)-1, false, 0, &r);
+		assert_int_equal(r.status, 401);
+		reply_fini(&r);
+		expect("GET", "/api/v1/streams", NULL, NULL, 200, &r);
+		assert_null(strstr(r.raw, "sneaky"));
+		reply_fini(&r);
+	}
 	/* the status carries the version */
 	expect("GET", "/api/v1/status", NULL, NULL, 200, &r);
 	assert_string_equal(json_string_value(json_object_get(r.json, "version")),
@@ -479,6 +491,13 @@ test_lists_and_import(void **state)
 	expect("POST", "/api/v1/lists/news/segments", "application/json",
 	    "{\"name\":\"orgs\",\"domains\":[\"example.org\"],\"fields\":{}}", 201,
 	    NULL);
+	expect("POST", "/api/v1/lists/news/segments", "application/json",
+	    "{\"name\":\"everyone\"}", 201, NULL);
+	expect("POST", "/api/v1/lists/nosuch/segments", "application/json",
+	    "{\"name\":\"everyone\"}", 404, NULL);
+	expect("GET", "/api/v1/lists/news", NULL, NULL, 200, &r);
+	assert_int_equal(json_array_size(json_object_get(r.json, "segments")), 2);
+	reply_fini(&r);
 	expect("POST", "/api/v1/lists/news/segments", "application/json",
 	    "{\"name\":\"bad\",\"domains\":[\"not a domain\"]}", 400, NULL);
 }
@@ -697,6 +716,124 @@ test_parse_listen(void **state)
 	}
 }
 
+/*
+ * The command line against this API: runs $SLUICE_BINARY (set by CTest)
+ * with a config file naming the test daemon. Skipped without the binary.
+ */
+static int
+run_cli(const char *args, char *out, size_t outlen, char *err, size_t errlen)
+{
+	char cmd[2048], errfile[128];
+	const char *bin = getenv("SLUICE_BINARY");
+	FILE *p, *f;
+	size_t n;
+	int status;
+
+	snprintf(errfile, sizeof(errfile), "%s/cli.err", F->dir);
+	snprintf(cmd, sizeof(cmd), "SLUICE_CONFIG=%s/cli.conf %s %s 2>%s </dev/null",
+	    F->dir, bin, args, errfile);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, outlen - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	f = fopen(errfile, "r");
+	assert_non_null(f);
+	n = fread(err, 1, errlen - 1, f);
+	err[n] = '\0';
+	fclose(f);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+test_cli(void **state)
+{
+	const char *bin = getenv("SLUICE_BINARY");
+	char path[256], out[16384], err[4096];
+	FILE *f;
+	struct {
+		const char *args;
+		int status;
+		const char *in_out; /* expected in stdout (or NULL) */
+		const char *in_err; /* expected in stderr (or NULL) */
+	} cases[] = {
+		{ "--version", 0, "sluice " SLUICE_VERSION, NULL },
+		{ "stream add s9 --ip 127.0.0.9=h.example.net", 0,
+		    "stream s9: 1 source IP", NULL },
+		{ "stream list", 0, "h.example.net", NULL },
+		{ "stream add x", 1, NULL, "sluice: stream add: at least one --ip" },
+		{ "stream add x --ip 999.1.1.1", 1, NULL, "is not an IP address" },
+		{ "stream add x --bogus", 1, NULL, "unknown option --bogus" },
+		{ "stream list --help", 0, "usage: sluice stream list", NULL },
+		{ "list create cl --from cl@example.com", 0, "list cl created", NULL },
+		{ "list create cl --from cl@example.com", 1, NULL,
+		    "sluice: list 'cl' already exists" },
+		{ "member import cl @GOOD", 0, "3 added, 0 already members", NULL },
+		{ "member import cl @BAD", 1, NULL, "bad.csv:2: " },
+		{ "list show cl", 0, "3 active", NULL },
+		{ "segment add cl none --domain nowhere.example", 0,
+		    "segment none of list cl saved", NULL },
+		{ "mailing send cl @MSG --segment none --wait", 0, "done", NULL },
+		{ "mailing show 999", 1, NULL, "sluice: no mailing 999" },
+		{ "--json route list", 0, "\"routes\"", NULL },
+		{ "route set example.com 127.0.0.1:2525", 0,
+		    "route example.com -> 127.0.0.1:2525", NULL },
+		{ "route list", 0, "example.com", NULL },
+		{ "frobnicate", 1, NULL, "unknown command" },
+	};
+
+	if (bin == NULL || access(bin, X_OK) != 0) {
+		skip(); /* SLUICE_BINARY not set or not built: run under CTest */
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/cli.conf", F->dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "[server]\ndata_dir = %s\n[admin]\nlisten = 127.0.0.1:%d\n",
+	    F->dir, F->port);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/good.csv", F->dir);
+	f = fopen(path, "w");
+	fputs(good_csv, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/bad.csv", F->dir);
+	f = fopen(path, "w");
+	fputs("ok@example.com\nnot-an-address\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/msg.eml", F->dir);
+	f = fopen(path, "w");
+	fputs(good_msg, f);
+	fclose(f);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char args[1024], *at;
+		int rc;
+
+		str_copy(args, cases[i].args, sizeof(args));
+		/* @GOOD @BAD @MSG stand for the files written above */
+		if ((at = strchr(args, '@')) != NULL && at[-1] == ' ') {
+			const char *name = str_has_prefix(at, "@GOOD") ? "good.csv" :
+			    str_has_prefix(at, "@BAD") ? "bad.csv" : "msg.eml";
+			char rest[512];
+			str_copy(rest, strchr(at, ' ') ? strchr(at, ' ') : "",
+			    sizeof(rest));
+			snprintf(at, sizeof(args) - (size_t)(at - args), "%s/%s%s",
+			    F->dir, name, rest);
+		}
+		rc = run_cli(args, out, sizeof(out), err, sizeof(err));
+		if (rc != cases[i].status ||
+		    (cases[i].in_out && strstr(out, cases[i].in_out) == NULL) ||
+		    (cases[i].in_err && strstr(err, cases[i].in_err) == NULL))
+			fail_msg("sluice %s: exit %d (expected %d)\nstdout: %s\n"
+			    "stderr: %s", args, rc, cases[i].status, out, err);
+		/* an error is one line on stderr (member import lists lines first) */
+		if (rc != 0 && strstr(args, "import") == NULL)
+			assert_int_equal(strchr(err, '\n') - err + 1, (long)strlen(err));
+	}
+	/* nothing of the bad file was imported */
+	assert_int_equal(active_members("cl"), 3);
+}
+
 int
 main(void)
 {
@@ -711,6 +848,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mailing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits_and_unknown, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
 	};
 
 	log_set_level(LOG_WARN);

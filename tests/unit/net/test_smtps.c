@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,9 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "net/smtps.h"
 #include "util/buf.h"
@@ -502,6 +506,132 @@ test_large_message_lines(void **state)
 	free(body);
 }
 
+/* ---- STARTTLS ------------------------------------------------------------ */
+
+static SSL_CTX *
+tls_server_ctx(void)
+{
+	EVP_PKEY *pkey = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *name;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	assert_non_null(pkey);
+	assert_non_null(ctx);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, pkey);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"mx.test", -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	assert_true(X509_sign(x, pkey, EVP_sha256()) > 0);
+	assert_int_equal(SSL_CTX_use_certificate(ctx, x), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(ctx, pkey), 1);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	return ctx;
+}
+
+/* Send over TLS and read until `want` final reply lines; returns the text. */
+static void
+tls_exchange(struct harness *h, SSL *ssl, const char *send, int want, struct buf *out)
+{
+	msec_t deadline = time_mono_ms() + 3000;
+	size_t off = 0, len = send ? strlen(send) : 0;
+	int finals = 0;
+
+	buf_reset(out);
+	while (time_mono_ms() < deadline) {
+		char chunk[4096];
+		int r;
+
+		event_base_loop(h->o.base, EVLOOP_NONBLOCK);
+		if (off < len) {
+			r = SSL_write(ssl, send + off, (int)(len - off));
+			if (r > 0)
+				off += (size_t)r;
+		}
+		r = SSL_read(ssl, chunk, sizeof(chunk));
+		if (r > 0) {
+			buf_append(out, chunk, (size_t)r);
+			finals = 0;
+			for (const char *q = out->data; q && *q; ) {
+				const char *nl = strstr(q, "\r\n");
+				if (nl == NULL)
+					break;
+				if (nl - q >= 4 && q[3] == ' ')
+					finals++;
+				q = nl + 2;
+			}
+			if (off == len && finals >= want)
+				return;
+		}
+		usleep(1000);
+	}
+	fail_msg("TLS exchange timed out; got \"%s\"", out->data ? out->data : "");
+}
+
+static void
+test_starttls(void **state)
+{
+	SSL_CTX *sctx = tls_server_ctx();
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	struct smtps_config cfg = { .hostname = "mx.test", .tls = sctx };
+	struct harness h;
+	struct buf out;
+	char codes[64];
+	msec_t deadline;
+	SSL *ssl;
+	int r;
+
+	buf_init(&out, 1 << 16);
+	harness_start(&h, &cfg, false, 0);
+	harness_send(&h, "EHLO c\r\n", 8);
+	harness_read(&h, 2, codes, sizeof(codes), 3000);
+	assert_string_equal(codes, "220 250");
+	assert_non_null(strstr(h.in.data, "250-STARTTLS"));
+	/* A command pipelined after STARTTLS is dropped (RFC 3207 4.2). */
+	harness_send(&h, "STARTTLS\r\nNOOP\r\n", 16);
+	harness_read(&h, 1, codes, sizeof(codes), 3000);
+	assert_string_equal(codes, "220");
+	assert_false(strstr(h.in.data, "Ready to start TLS") == NULL);
+
+	ssl = SSL_new(cctx);
+	SSL_set_fd(ssl, h.cfd);
+	deadline = time_mono_ms() + 3000;
+	while ((r = SSL_connect(ssl)) != 1) {
+		int e = SSL_get_error(ssl, r);
+		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
+		    time_mono_ms() > deadline)
+			fail_msg("TLS handshake failed (%d)", e);
+		event_base_loop(h.o.base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	assert_true(smtps_session_is_tls(h.o.s));
+	/* The session starts over: MAIL needs a new EHLO. */
+	tls_exchange(&h, ssl, "MAIL FROM:<s@a.test>\r\n", 1, &out);
+	assert_non_null(strstr(out.data, "503 5.5.1 Error: send HELO/EHLO first"));
+	tls_exchange(&h, ssl, "EHLO c\r\n", 1, &out);
+	assert_null(strstr(out.data, "STARTTLS"));
+	assert_non_null(strstr(out.data, "250 8BITMIME"));
+	tls_exchange(&h, ssl, "MAIL FROM:<s@a.test>\r\nRCPT TO:<u@d.test>\r\nDATA\r\n"
+	    "secret\r\n.\r\nSTARTTLS\r\n", 5, &out);
+	assert_non_null(strstr(out.data, "queued"));
+	assert_non_null(strstr(out.data, "502 5.5.1"));
+	assert_string_equal(h.o.message.data, "secret\r\n");
+	tls_exchange(&h, ssl, "QUIT\r\n", 1, &out);
+	assert_non_null(strstr(out.data, "221"));
+
+	SSL_free(ssl);
+	harness_stop(&h);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+	buf_fini(&out);
+}
+
 int
 main(void)
 {
@@ -511,6 +641,8 @@ main(void)
 		cmocka_unit_test(test_scripts),
 		cmocka_unit_test(test_overlong_line),
 		cmocka_unit_test(test_large_message_lines),
+		cmocka_unit_test(test_starttls),
 	};
+	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
