@@ -64,6 +64,7 @@ struct smtps_session {
 	bool is_tls;
 	bool is_ehlo;
 	int errors;
+	int close_polls;
 	const char *close_reason;
 
 	char helo[SMTPS_LINE_MAX + 1];
@@ -396,6 +397,33 @@ smtps_finish(struct smtps_session *s, const char *reason)
 	if (cb)
 		cb(s, reason, arg);
 	smtps_session_free(s);
+}
+
+/* Bytes not yet handed to the socket (TLS: the filter's and the socket's). */
+static size_t
+smtps_output_pending(struct smtps_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (under)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+/* CLOSING: end the session once the last reply is out. Under TLS the
+ * socket's buffer drains without telling us, so poll it briefly. */
+static void
+smtps_try_finish(struct smtps_session *s)
+{
+	struct timeval tv = { 0, 5000 };
+
+	if (smtps_output_pending(s) == 0 || ++s->close_polls > 400) {
+		smtps_finish(s, s->close_reason);
+		return;
+	}
+	if (s->is_tls)
+		event_add(s->ev_resume, &tv);
 }
 
 static void
@@ -822,9 +850,8 @@ smtps_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtps_session *s = arg;
 
-	if (s->state == SMTPS_ST_CLOSING &&
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		smtps_finish(s, s->close_reason);
+	if (s->state == SMTPS_ST_CLOSING)
+		smtps_try_finish(s);
 }
 
 static void
@@ -861,8 +888,7 @@ smtps_resume_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtps_session *s = arg;
 
 	if (s->state == SMTPS_ST_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-			smtps_finish(s, s->close_reason);
+		smtps_try_finish(s);
 		return;
 	}
 	if (s->state == SMTPS_ST_GREETING && s->pending == SMTPS_PENDING_NONE) {
