@@ -265,7 +265,8 @@ cmd_demo(int argc, char **argv)
 	    "[server]\ndata_dir = %s\nhostname = demo.sluice.test\n\n"
 	    "[admin]\nlisten = 127.0.0.1:%d\n\n"
 	    "[delivery]\nbounce_domain = bounces.demo.sluice.test\n"
-	    "retry_schedule = 5s, 10s, 20s\nmax_age = 10m\nidle = 2s\n\n"
+	    "retry_schedule = 5s, 10s, 20s\nmax_age = 10m\nidle = 2s\n"
+	    "greylist_interval = 6s\n\n"
 	    "[timeouts]\nconnect = 5s\ngreeting = 10s\n",
 	    dir, port) < 0)
 		goto out;
@@ -340,11 +341,10 @@ cmd_demo(int argc, char **argv)
 	demo_run("report", "streams", NULL);
 	demo_run("attempts", "--limit", "8", NULL);
 	rc = 0;
-	printf("\nThe daemon is still running: try `SLUICE_CONFIG=%s sluice report streams`.\n"
-	       "Admin API: http://127.0.0.1:%d/api/v1/ (token in %s/admin.token)\n",
-	    conf, port, dir);
 	if (!nowait && isatty(0)) {
-		printf("Press Ctrl-C to stop.\n");
+		printf("\nThe daemon is still running: try `SLUICE_CONFIG=%s sluice report streams`.\n"
+		       "Admin API: http://127.0.0.1:%d/api/v1/ (token in %s/admin.token)\n"
+		       "Press Ctrl-C to stop.\n", conf, port, dir);
 		fflush(stdout);
 		while (!demo_interrupted)
 			pause();

@@ -62,8 +62,11 @@ verdict_apply(struct engine *e, struct rcpt *rc, const struct verdict_in *in,
 		e->n_sent++;
 		break;
 	case ACTION_GREYLIST: {
-		struct retry_greylist g = { .interval_s = RETRY_GREYLIST_DEFAULT_S,
-			.fn = RETRY_GREY_SAME };
+		struct retry_greylist g = {
+			.interval_s = cfg->greylist_interval_s,
+			.fn = (enum retry_greylist_fn)retry_greylist_fn_parse(cfg->greylist_function),
+			.max_s = cfg->greylist_max_s,
+		};
 		next_at = retry_greylist(&g, attempts, now);
 		if (cfg->max_age_s > 0 && next_at > rc->r.created + cfg->max_age_s * 1000)
 			expired = true;

@@ -17,6 +17,7 @@
 #include "util/conf.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "policy/retry.h"
 #include "util/xalloc.h"
 
 enum settings_type {
@@ -33,6 +34,7 @@ enum settings_type {
 #define SF_NONEMPTY 0x1 /* may not be set to "" */
 #define SF_DERIVED  0x2 /* "" means: computed after load (see derive) */
 #define SF_LOGLEVEL 0x4 /* one of trace|debug|info|warn|error */
+#define SF_GREYFN   0x8 /* one of same|double|square */
 
 struct settings_key {
 	const char *section;
@@ -70,6 +72,9 @@ static const struct settings_key settings_table[] = {
 	{ "delivery", "message_max_bytes", SETTINGS_SIZE, "50M", 1024, 2147483647, 0, OFF(message_max_bytes) },
 	{ "delivery", "starttls", SETTINGS_BOOL, "yes", 0, 1, 0, OFF(tls) },
 	{ "delivery", "idle", SETTINGS_DURATION, "5s", 0, 3600, 0, OFF(idle_s) },
+	{ "delivery", "greylist_interval", SETTINGS_DURATION, "240s", 1, DAY, 0, OFF(greylist_interval_s) },
+	{ "delivery", "greylist_function", SETTINGS_STRING, "same", 0, 0, SF_GREYFN, OFF(greylist_function) },
+	{ "delivery", "greylist_max", SETTINGS_DURATION, "0", 0, 7 * DAY, 0, OFF(greylist_max_s) },
 
 	{ "timeouts", "connect", SETTINGS_DURATION, "30s", 1, DAY, 0, OFF(t_connect) },
 	{ "timeouts", "greeting", SETTINGS_DURATION, "5m", 1, DAY, 0, OFF(t_greeting) },
@@ -262,6 +267,11 @@ settings_set(struct settings *s, const struct settings_key *k, const char *v,
 		if ((k->flags & SF_LOGLEVEL) && log_level_parse(v) < 0) {
 			snprintf(err, errlen, "%s.%s: '%s' is not one of trace, "
 			    "debug, info, warn, error", k->section, k->name, v);
+			return -1;
+		}
+		if ((k->flags & SF_GREYFN) && retry_greylist_fn_parse(v) < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not one of same, double, "
+			    "square", k->section, k->name, v);
 			return -1;
 		}
 		free(*settings_str(s, k));

@@ -43,6 +43,10 @@ struct settings {
 	int64_t message_max_bytes;
 	int64_t tls;            /* starttls: 1 opportunistic, 0 never */
 	int64_t idle_s;         /* idle connection kept open for reuse, then QUIT */
+	/* server default greylist retry strategy (DESIGN 5.3) */
+	int64_t greylist_interval_s; /* greylist_interval, default 240 s */
+	char *greylist_function;     /* greylist_function: same|double|square */
+	int64_t greylist_max_s;      /* greylist_max, 0: no cap */
 
 	/* [timeouts] RFC 5321 4.5.3.2, seconds */
 	int64_t t_connect, t_greeting, t_ehlo, t_starttls, t_mail, t_rcpt,

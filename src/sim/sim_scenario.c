@@ -433,11 +433,31 @@ sim_sim_key(struct sim_scenario *sc, const char *key, const char *v, char *err,
 	return -1;
 }
 
+/* Cut a trailing comment: '#' after white space, outside double quotes. */
+static char *
+sim_strip_comment(const char *v, char *out, size_t n)
+{
+	bool quoted = false;
+
+	str_copy(out, v, n);
+	for (char *p = out; *p; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		else if (!quoted && *p == '#' && p > out && (p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
+	}
+	return str_trim(out);
+}
+
 static int
 sim_parse_cb(const struct conf_item *it, void *arg, char *err, size_t errlen)
 {
 	struct sim_parse *ps = arg;
 	struct sim_scenario *sc = ps->sc;
+	char value[CONF_LINE_MAX + 1];
+	const char *v;
 
 	if (it->key == NULL) {
 		if (strcmp(it->section, "sim") == 0 && it->name[0] == '\0') {
@@ -477,11 +497,12 @@ sim_parse_cb(const struct conf_item *it, void *arg, char *err, size_t errlen)
 		    "[provider NAME])", it->section, it->name[0] ? " " : "", it->name);
 		return -1;
 	}
+	v = sim_strip_comment(it->value, value, sizeof(value));
 	switch (ps->section) {
 	case SIM_SECTION_SIM:
-		return sim_sim_key(sc, it->key, it->value, err, errlen);
+		return sim_sim_key(sc, it->key, v, err, errlen);
 	case SIM_SECTION_PROVIDER:
-		return sim_provider_key(ps->provider, it->key, it->value, err, errlen);
+		return sim_provider_key(ps->provider, it->key, v, err, errlen);
 	default:
 		snprintf(err, errlen, "key '%s' outside a section", it->key);
 		return -1;

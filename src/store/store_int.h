@@ -30,8 +30,18 @@ enum store_stmt_id {
 	STMT_MEMBER_ADD,
 	STMT_EVENT_ADD,
 	STMT_STREAM_ID,
+	STMT_STAT_ADD,
 	STMT__COUNT
 };
+
+/* Pending additions to stream_stat, written at commit (store_stat.c). */
+struct store_stat_delta {
+	char *stream;
+	char *source_ip;
+	int64_t sent, deferred, failed, connections;
+};
+
+#define STORE_STAT_DELTAS_MAX 256
 
 struct store {
 	sqlite3 *db;
@@ -39,6 +49,8 @@ struct store {
 	int tx_depth;   /* 1 inside store_begin() */
 	int sp_serial;  /* names nested savepoints */
 	sqlite3_stmt *stmt[STMT__COUNT];
+	struct store_stat_delta *stat;
+	size_t nstat, stat_cap;
 	char err[STORE_ERR_MAX];
 };
 
@@ -73,6 +85,18 @@ int store_event(struct store *st, msec_t now, const char *kind, const char *subj
 
 /* Id of a stream by name, 0 if none, negative on error. */
 int64_t store_stream_id(struct store *st, const char *name);
+
+/*
+ * Count one attempt outcome or connection for (stream, source IP): kept in
+ * memory inside store_begin()/store_commit(), written at once otherwise.
+ * what: 's'ent, 'd'eferred, 'f'ailed, 'c'onnection.
+ */
+int store_stat_note(struct store *st, const char *stream, const char *source_ip,
+    char what);
+/* Write the pending counts (before COMMIT); 0 or STORE_EIO. */
+int store_stat_flush(struct store *st);
+/* Forget the pending counts (rollback, free). */
+void store_stat_discard(struct store *st);
 
 /* Apply the migrations (read-write) or check the version (read-only). */
 int store_migrate(struct store *st);

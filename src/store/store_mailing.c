@@ -148,9 +148,9 @@ store_mailing_pick_stream(struct store *st, const char *explicit,
 }
 
 static const char store_rcpt_insert_sql[] =
-    "INSERT INTO recipient (mailing_id, member_id, state, next_at, created,"
-    " updated)"
-    " SELECT ?1, m.id, 'pending', ?2, ?2, ?2 FROM member m"
+    "INSERT INTO recipient (mailing_id, member_id, domain, state, next_at,"
+    " created, updated)"
+    " SELECT ?1, m.id, m.domain, 'pending', ?2, ?2, ?2 FROM member m"
     " WHERE m.list_id = ?3 AND m.status = 'active'"
     " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) d"
     "  WHERE m.domain = d.value"
@@ -561,7 +561,7 @@ store_recover_inflight(struct store *st, int64_t *n)
 	if (n)
 		*n = 0;
 	s = store_prepare(st, "UPDATE recipient SET state = 'pending'"
-	    " WHERE state = 'inflight' AND mailing_id IN (SELECT id FROM mailing)");
+	    " WHERE state = 'inflight'");
 	if (s == NULL)
 		return STORE_EIO;
 	rc = store_step_done(st, s, "recover inflight");
@@ -660,6 +660,7 @@ int
 store_attempt_add(struct store *st, const struct store_attempt *a)
 {
 	sqlite3_stmt *s;
+	int rc;
 
 	if ((s = store_stmt(st, STMT_ATTEMPT_ADD)) == NULL)
 		return STORE_EIO;
@@ -681,13 +682,24 @@ store_attempt_add(struct store *st, const struct store_attempt *a)
 	store_bind_text(s, 16, a->action);
 	store_bind_text(s, 17, a->outcome);
 	sqlite3_bind_int(s, 18, a->duration_ms);
-	return store_step_done(st, s, "attempt add");
+	if ((rc = store_step_done(st, s, "attempt add")) < 0)
+		return rc;
+	if (a->outcome == NULL)
+		return 0;
+	if (strcmp(a->outcome, "sent") == 0)
+		return store_stat_note(st, a->stream, a->source_ip, 's');
+	if (strcmp(a->outcome, "deferred") == 0)
+		return store_stat_note(st, a->stream, a->source_ip, 'd');
+	if (strcmp(a->outcome, "failed") == 0)
+		return store_stat_note(st, a->stream, a->source_ip, 'f');
+	return 0;
 }
 
 int
 store_connection_add(struct store *st, const struct store_connection *c)
 {
 	sqlite3_stmt *s;
+	int rc;
 
 	if ((s = store_stmt(st, STMT_CONNECTION_ADD)) == NULL)
 		return STORE_EIO;
@@ -700,5 +712,7 @@ store_connection_add(struct store *st, const struct store_connection *c)
 	sqlite3_bind_int(s, 7, c->messages);
 	sqlite3_bind_int(s, 8, c->tls ? 1 : 0);
 	store_bind_text(s, 9, c->error);
-	return store_step_done(st, s, "connection add");
+	if ((rc = store_step_done(st, s, "connection add")) < 0)
+		return rc;
+	return store_stat_note(st, c->stream, c->source_ip, 'c');
 }

@@ -41,13 +41,13 @@ static const char *const store_stmt_sql[STMT__COUNT] = {
 	    " messages, tls, error) VALUES (?1, ?2, COALESCE(?3, ''), COALESCE(?4, ''),"
 	    " COALESCE(?5, ''), COALESCE(?6, ''), ?7, ?8, ?9)",
 	[STMT_CLAIM] =
-	    "SELECT r.id, r.member_id, m.email, m.domain, m.name, m.fields, m.kind,"
+	    "SELECT r.id, r.member_id, m.email, r.domain, m.name, m.fields, m.kind,"
 	    " m.status, r.attempts, r.created, r.sticky_ip"
 	    " FROM recipient r JOIN member m ON m.id = r.member_id"
 	    " WHERE r.mailing_id = ?1 AND r.state IN ('pending','deferred')"
 	    " AND r.next_at <= ?2"
-	    " AND (?3 IS NULL OR m.domain NOT IN (SELECT value FROM json_each(?3)))"
-	    " ORDER BY r.next_at LIMIT ?4",
+	    " AND (?3 IS NULL OR r.domain NOT IN (SELECT value FROM json_each(?3)))"
+	    " ORDER BY r.next_at, r.id LIMIT ?4",
 	[STMT_NEXT_DUE] =
 	    "SELECT MIN(next_at) FROM recipient WHERE mailing_id = ?1"
 	    " AND state IN ('pending','deferred')",
@@ -61,6 +61,13 @@ static const char *const store_stmt_sql[STMT__COUNT] = {
 	[STMT_EVENT_ADD] =
 	    "INSERT INTO event (time, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)",
 	[STMT_STREAM_ID] = "SELECT id FROM stream WHERE name = ?1",
+	[STMT_STAT_ADD] =
+	    "INSERT INTO stream_stat (stream, source_ip, sent, deferred, failed,"
+	    " connections) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	    " ON CONFLICT (stream, source_ip) DO UPDATE SET"
+	    " sent = sent + excluded.sent, deferred = deferred + excluded.deferred,"
+	    " failed = failed + excluded.failed,"
+	    " connections = connections + excluded.connections",
 };
 
 int
@@ -297,6 +304,8 @@ store_free(struct store *st)
 
 	if (st == NULL)
 		return;
+	store_stat_discard(st);
+	free(st->stat);
 	for (i = 0; i < STMT__COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	if (st->db)
@@ -344,7 +353,8 @@ store_commit(struct store *st)
 {
 	if (st->tx_depth == 0)
 		return store_fail(st, STORE_EINVAL, "no transaction open");
-	if (store_exec(st, "COMMIT") < 0) {
+	if (store_stat_flush(st) < 0 || store_exec(st, "COMMIT") < 0) {
+		store_stat_discard(st);
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		st->tx_depth = 0;
 		return STORE_EIO;
@@ -358,6 +368,7 @@ store_rollback(struct store *st)
 {
 	if (st->tx_depth == 0)
 		return;
+	store_stat_discard(st);
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	st->tx_depth = 0;
 }

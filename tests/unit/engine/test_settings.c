@@ -194,6 +194,7 @@ static const struct err_case err_cases[] = {
 	{ "data_dir = /x\n", "t.conf:1: key 'data_dir' outside any section" },
 	{ "[server]\ndata_dir =\n", "t.conf:2: server.data_dir: may not be empty" },
 	{ "[server]\nlog_level = loud\n", "t.conf:2: server.log_level: 'loud' is not one of trace, debug, info, warn, error" },
+	{ "[delivery]\ngreylist_function = triple\n", "t.conf:2: delivery.greylist_function: 'triple' is not one of same, double, square" },
 	{ "[server]\n\n\nhostname = a\nhostname = b\n", "t.conf:5: server.hostname is set twice" },
 	{ "[server main]\n", "t.conf:1: section [server] takes no name" },
 	{ "[dns]\ntimeout = 50ms\n", "t.conf:2: dns.timeout: 50ms is below the minimum 100" },

@@ -66,7 +66,11 @@ static const char scenario_fmt[] =
     "domains = c.test\n"
     "mx = 127.0.3.27:2601\n"
     "max_connections_per_ip = 2\n"
-    "latency_ms = 10\n";
+    "latency_ms = 10    # a comment after a value\n"
+    "[provider flaky]\n"
+    "domains = f.test\n"
+    "mx = 127.0.3.28:2601\n"
+    "tempfail = 1\n";
 
 struct simrun {
 	struct event_base *base;
@@ -471,6 +475,20 @@ test_max_connections(void **state)
 	close(other);
 }
 
+static void
+test_tempfail(void **state)
+{
+	int fd = client_open(IP_A, "127.0.3.28");
+
+	EXPECT_GREETING(fd, 220, NULL);
+	EXPECT(fd, 250, NULL, "EHLO me");
+	EXPECT(fd, 250, NULL, "MAIL FROM:<list@s.test>");
+	EXPECT(fd, 451, "451 4.3.0 <u@f.test>: Temporary lookup failure",
+	    "RCPT TO:<u@f.test>");
+	EXPECT(fd, 221, NULL, "QUIT");
+	close(fd);
+}
+
 struct bad_case {
 	const char *text;
 	const char *want;   /* after "FILE:" */
@@ -564,6 +582,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rate_limit, simrun_setup,
 		    simrun_teardown),
 		cmocka_unit_test_setup_teardown(test_max_connections, simrun_setup,
+		    simrun_teardown),
+		cmocka_unit_test_setup_teardown(test_tempfail, simrun_setup,
 		    simrun_teardown),
 		cmocka_unit_test(test_bad_scenarios),
 		cmocka_unit_test(test_bind_failure),

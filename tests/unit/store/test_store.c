@@ -107,6 +107,46 @@ assert_counts_add_up(struct store *st, int64_t id)
 	    c.failed + c.expired + c.skipped + c.suppressed);
 }
 
+/* The counters agree with the recipient rows themselves. */
+static void
+assert_counts_match_rows(const char *path, struct store *st, int64_t id)
+{
+	struct store_counts c;
+	sqlite3_stmt *q;
+	sqlite3 *db;
+	int64_t rows[9] = { 0 };
+	static const char *const states[] = { "pending", "inflight", "sent",
+		"deferred", "failed", "expired", "skipped", "suppressed" };
+	size_t i;
+
+	assert_int_equal(store_mailing_counts(st, id, &c), 0);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT state, COUNT(*) FROM"
+	    " recipient WHERE mailing_id = ?1 GROUP BY state", -1, &q, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(q, 1, id);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(q, 0);
+
+		for (i = 0; i < 8; i++)
+			if (strcmp(s, states[i]) == 0)
+				rows[i] = sqlite3_column_int64(q, 1);
+		rows[8] += sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_int_equal(c.pending, rows[0]);
+	assert_int_equal(c.inflight, rows[1]);
+	assert_int_equal(c.sent, rows[2]);
+	assert_int_equal(c.deferred, rows[3]);
+	assert_int_equal(c.failed, rows[4]);
+	assert_int_equal(c.expired, rows[5]);
+	assert_int_equal(c.skipped, rows[6]);
+	assert_int_equal(c.suppressed, rows[7]);
+	assert_int_equal(c.total, rows[8]);
+}
+
 static const char *
 mailing_stream(struct store *st, int64_t id)
 {
@@ -142,6 +182,9 @@ test_open_migrate_reopen(void **state)
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "from")),
 	    "news@example.com");
+	json_decref(j);
+	j = store_streams_json(f->st);
+	assert_int_equal(json_array_size(j), 1);
 	json_decref(j);
 	store_free(f->st);
 	f->st = NULL;
@@ -595,6 +638,7 @@ test_claim_suppressed_and_tx(void **state)
 	assert_int_equal(c.inflight, 4);
 	assert_int_equal(c.pending, 0);
 	assert_counts_add_up(f->st, id);
+	assert_counts_match_rows(f->path, f->st, id);
 }
 
 static void
@@ -646,6 +690,7 @@ test_finish_counts_recover_done(void **state)
 	assert_int_equal(c.deferred, 1);
 	assert_int_equal(c.pending, 1);
 	assert_int_equal(c.inflight, 3);
+	assert_counts_match_rows(f->path, f->st, id);
 	assert_int_equal(store_mailing_next_due(f->st, id, &next), 0);
 	assert_int_equal(next, T0 + 6000);
 	assert_int_equal(store_mailing_finish_if_done(f->st, id, T0), 0);
@@ -657,6 +702,7 @@ test_finish_counts_recover_done(void **state)
 	assert_int_equal(c.inflight, 0);
 	assert_int_equal(c.pending, 4);
 	assert_counts_add_up(f->st, id);
+	assert_counts_match_rows(f->path, f->st, id);
 
 	/* drain all, then done */
 	assert_int_equal(store_recipients_claim(f->st, id, T0 + 100000, 100, NULL, 0,
@@ -850,7 +896,14 @@ test_report_streams(void **state)
 		assert_int_equal(store_attempt_add(f->st, &a), 0);
 	}
 	assert_int_equal(store_connection_add(f->st, &cn), 0);
+	assert_int_equal(store_begin(f->st), 0);
 	assert_int_equal(store_connection_add(f->st, &cn), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	/* what a rolled-back batch logged is not counted */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_connection_add(f->st, &cn), 0);
+	add_attempt(f->st, 1, 1, "a@x.org", "x.org", "127.0.0.11", "sent", T0);
+	store_rollback(f->st);
 	cn.stream = "default";
 	cn.source_ip = "0.0.0.0";
 	cn.error = "timeout";
