@@ -13,6 +13,11 @@
  * by the matching *_free function.
  *
  * Times are msec_t (ms since the epoch, UTC) everywhere.
+ *
+ * Every write is atomic on its own (an internal SAVEPOINT), inside or
+ * outside a caller's store_begin()/store_commit(). The engine's hot path
+ * (claim, finish, attempt and connection logs) uses cached prepared
+ * statements and is meant to be batched in one transaction.
  */
 #ifndef SLUICE_STORE_STORE_H
 #define SLUICE_STORE_STORE_H
@@ -48,7 +53,8 @@ void store_free(struct store *st);
 const char *store_errmsg(const struct store *st);
 int store_schema_version(struct store *st);
 
-/* Explicit transactions for batching; operations outside one autocommit. */
+/* Explicit transactions for batching (BEGIN IMMEDIATE; not nestable);
+ * operations outside one autocommit. */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
@@ -162,6 +168,9 @@ struct store_counts {
 	int64_t total, pending, inflight, sent, deferred, failed, expired, skipped,
 	    suppressed;
 };
+/* Reads one row: the counters are kept up to date with every state change,
+ * so polling this is cheap for any mailing size. total is the sum of the
+ * states. */
 int store_mailing_counts(struct store *st, int64_t id, struct store_counts *c);
 /* {"id","list","stream","state","created","finished","counts":{..}} */
 json_t *store_mailing_json(struct store *st, int64_t id);
@@ -187,7 +196,9 @@ struct store_recipient {
  * Claim up to max recipients of mailing whose state is pending or deferred
  * and whose next attempt time is <= now: they become "inflight". Members no
  * longer active become "suppressed" instead of being returned. Domains in
- * skip (n_skip entries) are left alone. The caller frees *out with
+ * skip (n_skip entries, any case) are left alone. At most 100000 are
+ * claimed at once; the suppressed do not count towards max. Order: next
+ * attempt time, then queue order. The caller frees *out with
  * store_recipients_free().
  */
 int store_recipients_claim(struct store *st, int64_t mailing_id, msec_t now,

@@ -444,6 +444,20 @@ store_segment_put(struct store *st, const char *list, const char *name,
 		    name ? name : "");
 	if (fields && !json_is_object(fields))
 		return store_fail(st, STORE_EINVAL, "segment fields must be an object");
+	if (fields) {
+		const char *key;
+		json_t *val;
+
+		json_object_foreach(fields, key, val) {
+			if (*key == '\0' || strpbrk(key, "\"\\") != NULL)
+				return store_fail(st, STORE_EINVAL,
+				    "invalid segment field name '%s'", key);
+			if (json_is_object(val) || json_is_array(val))
+				return store_fail(st, STORE_EINVAL,
+				    "segment field '%s' must be a string, number or boolean",
+				    key);
+		}
+	}
 	if ((list_id = store_list_id(st, list)) < 0)
 		return (int)list_id;
 	if ((rc = store_check_stream(st, stream)) < 0)

@@ -74,7 +74,8 @@ void store_bind_text(sqlite3_stmt *s, int i, const char *v);
 /* Column text, "" for NULL. */
 const char *store_col_text(sqlite3_stmt *s, int i);
 
-/* Savepoints: nest inside or outside store_begin(). */
+/* Savepoints: nest inside or outside store_begin(). A release that fails
+ * rolls the savepoint back. */
 int store_sp_begin(struct store *st, char *name, size_t namelen);
 int store_sp_release(struct store *st, const char *name);
 void store_sp_rollback(struct store *st, const char *name);

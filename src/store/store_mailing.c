@@ -507,11 +507,12 @@ store_recipients_claim(struct store *st, int64_t mailing_id, msec_t now,
 		r->created = sqlite3_column_int64(s, 9);
 		str_copy(r->sticky_ip, store_col_text(s, 10), sizeof(r->sticky_ip));
 	}
-	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
 		rc = store_dberr(st, "claim");
+		sqlite3_reset(s);
 		goto rollback;
 	}
+	sqlite3_reset(s);
 	ids = xcalloc(cnt + 1, sizeof(*ids));
 	for (i = 0; i < cnt; i++)
 		ids[i] = v[i].id;
@@ -520,7 +521,7 @@ store_recipients_claim(struct store *st, int64_t mailing_id, msec_t now,
 	if ((rc = store_rcpt_set_states(st, gone, ngone, "suppressed", now)) < 0)
 		goto rollback;
 	if ((rc = store_sp_release(st, sp)) < 0)
-		goto fail;
+		goto released;
 	free(ids);
 	free(gone);
 	free(skiptext);
@@ -530,7 +531,7 @@ store_recipients_claim(struct store *st, int64_t mailing_id, msec_t now,
 
 rollback:
 	store_sp_rollback(st, sp);
-fail:
+released:
 	store_recipients_free(v, cnt);
 	free(ids);
 	free(gone);

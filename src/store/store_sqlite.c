@@ -45,7 +45,7 @@ static const char *const store_stmt_sql[STMT__COUNT] = {
 	    " m.status, r.attempts, r.created, r.sticky_ip"
 	    " FROM recipient r JOIN member m ON m.id = r.member_id"
 	    " WHERE r.mailing_id = ?1 AND r.state IN ('pending','deferred')"
-	    " AND ?2 = ?2"
+	    " AND r.next_at <= ?2"
 	    " AND (?3 IS NULL OR r.domain NOT IN (SELECT value FROM json_each(?3)))"
 	    " ORDER BY r.next_at, r.id LIMIT ?4",
 	[STMT_NEXT_DUE] =
@@ -179,7 +179,11 @@ store_sp_release(struct store *st, const char *name)
 	char sql[64];
 
 	snprintf(sql, sizeof(sql), "RELEASE %s", name);
-	return store_exec(st, sql);
+	if (store_exec(st, sql) < 0) {
+		store_sp_rollback(st, name);
+		return STORE_EIO;
+	}
+	return 0;
 }
 
 void

@@ -423,6 +423,9 @@ test_segments(void **state)
 		{ "pro_ex", dom_ex, 1, "{\"plan\":\"pro\"}", 1 },
 		{ "pro_de", NULL, 0, "{\"plan\":\"pro\",\"lang\":\"de\"}", 1 },
 		{ "num", NULL, 0, "{\"n\":3}", 1 },
+		{ "vip", NULL, 0, "{\"vip\":true}", 1 },
+		{ "nobody", NULL, 0, "{\"plan\":\"gold\"}", 0 },
+		{ "sub", (const char *const[]){ "sub.example.com" }, 1, NULL, 1 },
 	};
 	struct store_counts c;
 	size_t i;
@@ -430,6 +433,7 @@ test_segments(void **state)
 	m[0].fields = json_pack("{s:s,s:s}", "plan", "pro", "lang", "en");
 	m[2].fields = json_pack("{s:s,s:s,s:i}", "plan", "pro", "lang", "de", "n", 3);
 	m[3].fields = json_pack("{s:s}", "plan", "free");
+	m[1].fields = json_pack("{s:b}", "vip", 1);
 	assert_int_equal(store_list_create(f->st, "l", "l@x.org", NULL, NULL), 0);
 	assert_int_equal(store_members_import(f->st, "l", m, 5, NULL, NULL), 0);
 	for (i = 0; i < 5; i++)
@@ -452,6 +456,17 @@ test_segments(void **state)
 	}
 	assert_int_equal(store_mailing_create(f->st, "l", "nope", NULL, msg,
 	    strlen(msg), T0, NULL), STORE_ENOTFOUND);
+	{
+		json_t *bad = json_pack("{s:s}", "a\"b", "x");
+
+		assert_int_equal(store_segment_put(f->st, "l", "bad", NULL, 0, bad, NULL),
+		    STORE_EINVAL);
+		json_decref(bad);
+		assert_int_equal(store_segment_put(f->st, "nolist", "x", NULL, 0, NULL,
+		    NULL), STORE_ENOTFOUND);
+		assert_int_equal(store_segment_put(f->st, "l", "x", NULL, 0, NULL,
+		    "nostream"), STORE_ENOTFOUND);
+	}
 	/* Inactive members are not recipients. */
 	assert_int_equal(store_member_set_status(f->st, "l", "A@example.com",
 	    "unsubscribed"), 0);
