@@ -80,7 +80,7 @@ struct dq {
 	enum route_state route;
 	msec_t route_expires;
 	char route_error[256];
-	int route_code;      /* for ROUTE_PERMFAIL, e.g. 550 / 0 */
+	enum dns_status dns_status; /* of the last failed lookup */
 	struct dest *dests[ENGINE_MAX_DESTS]; /* in preference order */
 	int prefs[ENGINE_MAX_DESTS];
 	size_t ndests;

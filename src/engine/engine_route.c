@@ -100,10 +100,9 @@ route_dns_cb(const struct dns_result *res, void *arg)
 	} else {
 		snprintf(dq->route_error, sizeof(dq->route_error), "DNS %s: %s",
 		    dns_status_name(res->status), res->error);
-		if (dns_status_is_permanent(res->status) && !dq->static_route) {
+		dq->dns_status = res->status;
+		if (dns_status_is_permanent(res->status) && !dq->static_route)
 			dq->route = ROUTE_PERMFAIL;
-			dq->route_code = 0;
-		}
 		dq->route_expires = now + DNS_TEMPFAIL_TTL * 1000;
 		log_info("route", "event=dns_failed domain=%s status=%s error=\"%s\"",
 		    dq->domain, dns_status_name(res->status), res->error);
@@ -216,6 +215,7 @@ route_dq(struct engine *e, struct dq *dq, msec_t now)
 	if (route_lookup_start(e, dq, dq->domain, true, 0, (int)e->cfg->smtp_port,
 	    now) < 0) {
 		dq->route = ROUTE_PERMFAIL;
+		dq->dns_status = DNS_INVALID;
 		str_copy(dq->route_error, "invalid domain", sizeof(dq->route_error));
 		dq->route_expires = now + DNS_TEMPFAIL_TTL * 1000;
 	}

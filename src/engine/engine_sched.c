@@ -602,7 +602,7 @@ sched_dq_run(struct engine *e, struct dq *dq, msec_t now)
 			.stage = "dns", .code = 550, .enhanced = "5.1.2",
 			.text = dq->route_error,
 		};
-		if (strstr(dq->route_error, "NULLMX")) {
+		if (dq->dns_status == DNS_NULLMX) {
 			in.code = 556;
 			in.enhanced = "5.1.10";
 		}
