@@ -341,10 +341,11 @@ cmd_demo(int argc, char **argv)
 	demo_run("report", "streams", NULL);
 	demo_run("attempts", "--limit", "8", NULL);
 	rc = 0;
+	printf("\nAdmin API: http://127.0.0.1:%d/api/v1/ (bearer token in %s/admin.token)\n",
+	    port, dir);
 	if (!nowait && isatty(0)) {
-		printf("\nThe daemon is still running: try `SLUICE_CONFIG=%s sluice report streams`.\n"
-		       "Admin API: http://127.0.0.1:%d/api/v1/ (token in %s/admin.token)\n"
-		       "Press Ctrl-C to stop.\n", conf, port, dir);
+		printf("The daemon is still running: try `SLUICE_CONFIG=%s sluice report streams`.\n"
+		       "Press Ctrl-C to stop.\n", conf);
 		fflush(stdout);
 		while (!demo_interrupted)
 			pause();
