@@ -380,3 +380,23 @@ engine_status_json(struct engine *e)
 	    "stopping", e->stopping,
 	    "mailings", ms);
 }
+
+json_t *
+engine_domains_json(struct engine *e)
+{
+	return json_pack("{s:[]}", "domains");
+}
+
+json_t *
+engine_mailing_json(struct engine *e, int64_t mailing_id)
+{
+	return json_pack("{s:b,s:[],s:I}", "waiting_on_blocks", 0, "blocked_domains",
+	    "in_memory", (json_int_t)0);
+}
+
+json_t *
+engine_explain_json(struct engine *e, int64_t mailing_id, const char *email,
+    const char *domain)
+{
+	return json_object();
+}

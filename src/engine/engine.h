@@ -37,4 +37,25 @@ int engine_call(struct engine *e, engine_call_fn fn, void *arg);
 /* Live figures for the API (engine thread or under engine_call). */
 json_t *engine_status_json(struct engine *e);
 
+/*
+ * The engine's live view, for the API (call under engine_call):
+ *
+ * engine_domains_json: domains with recipients waiting, per stream:
+ *   {"domains":[{"domain","stream","waiting":n,"status":"sending"|
+ *   "deferred"|"partly_blocked"|"fully_blocked","pairs":n,
+ *   "pairs_blocked":k,"mx":[ip..],"next_probe":ms|0,"limit":"..."|null}]}
+ *
+ * engine_mailing_json: what the engine knows of a mailing beyond the store:
+ *   {"waiting_on_blocks":bool,"blocked_domains":[..],"in_memory":n}
+ *
+ * engine_explain_json: why a recipient waits, in words and facts:
+ *   {"reason":"domain example.com fully blocked for stream bulk: 6 of 6
+ *   pairs blocked, next probe in 41 min","blocked_pairs":k,"pairs":n,
+ *   "limit":{..}|null} — or {} when the engine has nothing to add.
+ */
+json_t *engine_domains_json(struct engine *e);
+json_t *engine_mailing_json(struct engine *e, int64_t mailing_id);
+json_t *engine_explain_json(struct engine *e, int64_t mailing_id, const char *email,
+    const char *domain);
+
 #endif

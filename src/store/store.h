@@ -281,4 +281,102 @@ json_t *store_report_streams_json(struct store *st);
 /* Recipient's row plus its attempts: {"recipient":{..},"attempts":[..]} */
 json_t *store_recipient_json(struct store *st, int64_t mailing_id, const char *email);
 
+/* ---- blocks (DESIGN 5.2; migration 2) ----------------------------------- */
+
+/*
+ * A block of the pair (source IP, destination MX IP), found by a mailing on
+ * `stream` while delivering to `domain`. While it stands (released == 0) no
+ * connection is opened from source_ip to mx_ip, whatever the stream.
+ */
+struct store_block {
+	int64_t id;
+	char stream[128];
+	char source_ip[64];
+	char mx_ip[64];
+	char mx_host[256];
+	char domain[256];
+	char reason[1024];   /* the reply text that created it */
+	int code;            /* its reply code (0 if none) */
+	msec_t created;
+	msec_t last_probe;   /* 0: never probed */
+	msec_t next_probe;   /* 0 when permanent */
+	int probes;
+	bool permanent;
+	char last_probe_result[512];
+};
+
+/* Record a new block; *id receives its id. History: "created". */
+int store_block_add(struct store *st, struct store_block *b, msec_t now);
+/* Blocks not released, oldest first (the engine loads them at start).
+ * Caller frees *out with free(). */
+int store_blocks_active(struct store *st, struct store_block **out, size_t *n);
+/* A probe's result: still blocked (or failed otherwise): next_probe set,
+ * probes + 1, last_probe_result = text. History: "probe". */
+int store_block_probed(struct store *st, int64_t id, msec_t now, msec_t next_probe,
+    const char *result);
+/*
+ * Release blocks: one (id > 0), or all matching domain / source_ip (either
+ * non-NULL), or every one (id == 0, both NULL). by: "probe", "operator",
+ * "api:<who>". *n how many were released. STORE_ENOTFOUND if id names no
+ * standing block. History: "released" with by.
+ */
+int store_block_release(struct store *st, int64_t id, const char *domain,
+    const char *source_ip, const char *by, msec_t now, int64_t *n);
+/* Mark or unmark permanent (permanent blocks are never probed; unmarking
+ * schedules a probe at next_probe). History: "permanent"/"not permanent". */
+int store_block_set_permanent(struct store *st, int64_t id, bool permanent,
+    msec_t next_probe, msec_t now);
+/*
+ * Blocks as JSON for the API: {"blocks":[{"id","stream","source_ip",
+ * "mx_ip","mx_host","domain","reason","code","created","last_probe",
+ * "next_probe","probes","permanent","released","released_by"}]}, filtered
+ * by stream / domain / source_ip (NULL: any), standing blocks only unless
+ * include_released.
+ */
+json_t *store_blocks_json(struct store *st, const char *stream, const char *domain,
+    const char *source_ip, bool include_released);
+/* One block with its history: {"block":{..},"history":[{"time","kind",
+ * "detail","by"}]}. NULL + STORE_ENOTFOUND if no such id. */
+json_t *store_block_json(struct store *st, int64_t id);
+
+/* ---- domain macros and connection limits (DESIGN 5.3; migration 3) ----- */
+
+/* $name -> domains. name without the '$'. Replaces an existing macro. */
+int store_macro_set(struct store *st, const char *name, const char *const *domains,
+    size_t n);
+/* STORE_EBUSY if a limit names it. */
+int store_macro_rm(struct store *st, const char *name);
+/* {"macros":[{"name","domains":[..]}]} */
+json_t *store_macros_json(struct store *st);
+
+/* Blank fields are 0 (unlimited) / "" (not set). */
+struct store_limit {
+	int64_t id;
+	char source[300];          /* "" | sender domain | $macro | stream:NAME | IP */
+	char target[300];          /* domain | $macro | mx:HOST-pattern | mx:IP */
+	int64_t messages_per_hour;
+	int64_t connections_per_hour;
+	int64_t simultaneous;      /* 0 or 1..100 */
+	int64_t messages_per_connection;
+	int64_t greylist_interval; /* seconds, 0: default */
+	char greylist_function[8]; /* "" | same | double | square */
+	int64_t greylist_max;      /* seconds, 0: no cap */
+	msec_t created;
+};
+
+/* Validate (ranges, macro exists, stream exists for stream:NAME) and add;
+ * *id receives the id. STORE_EINVAL with a clear message otherwise. */
+int store_limit_add(struct store *st, struct store_limit *l, msec_t now);
+/* Replace limit id's settings (same validation). */
+int store_limit_update(struct store *st, const struct store_limit *l);
+int store_limit_rm(struct store *st, int64_t id);
+/* Every limit, by id; caller frees *out. */
+int store_limits_all(struct store *st, struct store_limit **out, size_t *n);
+/* Every macro; *names and *domains are NULL-terminated arrays; free with
+ * store_macros_free. domains[i] is a NULL-terminated array for names[i]. */
+int store_macros_all(struct store *st, char ***names, char ****domains);
+void store_macros_free(char **names, char ***domains);
+/* {"limits":[{"id","source","target","messages_per_hour",...}]} */
+json_t *store_limits_json(struct store *st);
+
 #endif
