@@ -68,6 +68,12 @@ extern const struct cmd_spec cmd_stream_specs[];
 extern const struct cmd_spec cmd_list_specs[];
 extern const struct cmd_spec cmd_mailing_specs[];
 extern const struct cmd_spec cmd_report_specs[];
+extern const struct cmd_spec cmd_block_specs[];
+extern const struct cmd_spec cmd_limit_specs[];
+
+/* For `mailing show`: "waiting on blocks: D, ..." when the reply's
+ * engine.waiting_on_blocks is true (cmd_block.c). */
+void cmd_block_print_waiting(json_t *mailing);
 
 /* The last value of an option, or NULL; a flag given reads as "". */
 const char *cmd_opt(const struct cmd_ctx *c, const char *name);

@@ -277,6 +277,7 @@ cmd_mailing_show(struct cmd_ctx *c)
 		"expired", "skipped", "suppressed", "pending", "inflight" };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		printf("  %-10s %lld\n", keys[i], cmd_count(m, keys[i]));
+	cmd_block_print_waiting(m);
 	json_decref(m);
 	return 0;
 }

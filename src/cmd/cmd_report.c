@@ -130,7 +130,7 @@ static int
 cmd_report_streams(struct cmd_ctx *c)
 {
 	static const char *const head[] = { "STREAM", "SOURCE IP", "SENT",
-		"DEFERRED", "FAILED", "CONNECTIONS" };
+		"DEFERRED", "FAILED", "CONNECTIONS", "BLOCKED" };
 	json_t *out = NULL, *s, *ip;
 	struct cmd_table *t;
 	size_t i, j;
@@ -144,24 +144,25 @@ cmd_report_streams(struct cmd_ctx *c)
 		json_decref(out);
 		return 0;
 	}
-	t = cmd_table_new(6, head);
-	for (size_t col = 2; col < 6; col++)
+	t = cmd_table_new(7, head);
+	for (size_t col = 2; col < 7; col++)
 		cmd_table_right(t, col);
 	json_array_foreach(json_object_get(out, "streams"), i, s) {
-		char n[4][24];
+		char n[5][24];
+		/* pairs_blocked: standing blocks from the stream's IPs */
 		static const char *const keys[] = { "sent", "deferred", "failed",
-			"connections" };
-		for (size_t k = 0; k < 4; k++)
+			"connections", "pairs_blocked" };
+		for (size_t k = 0; k < 5; k++)
 			snprintf(n[k], sizeof(n[k]), "%lld", cmd_int(s, keys[k]));
 		const char *row[] = { cmd_str(s, "name"), "(all)", n[0], n[1], n[2],
-			n[3] };
+			n[3], n[4] };
 		cmd_table_add(t, row);
 		json_array_foreach(json_object_get(s, "ips"), j, ip) {
-			for (size_t k = 0; k < 4; k++)
+			for (size_t k = 0; k < 5; k++)
 				snprintf(n[k], sizeof(n[k]), "%lld",
 				    cmd_int(ip, keys[k]));
 			const char *irow[] = { "", cmd_str(ip, "ip"), n[0], n[1],
-				n[2], n[3] };
+				n[2], n[3], n[4] };
 			cmd_table_add(t, irow);
 		}
 	}
@@ -197,8 +198,13 @@ cmd_explain(struct cmd_ctx *c)
 		goto out;
 	}
 	r = json_object_get(out, "recipient");
+	/* reason: the engine's (blocks, limits) when it has one; the
+	 * store's view of the recipient is then state_reason */
 	printf("%s in mailing %" PRId64 ": %s\n", c->pos[0], mailing,
 	    cmd_str(out, "reason"));
+	if (*cmd_str(out, "state_reason") &&
+	    strcmp(cmd_str(out, "state_reason"), cmd_str(out, "reason")) != 0)
+		printf("  recipient     %s\n", cmd_str(out, "state_reason"));
 	printf("  state         %s\n", cmd_str(r, "state"));
 	printf("  attempts      %lld\n", cmd_int(r, "attempts"));
 	printf("  next attempt  %s\n", cmd_time(json_object_get(r, "next_at"),

@@ -37,6 +37,8 @@ static const struct cmd_spec *const cmd_families[] = {
 	cmd_list_specs,
 	cmd_mailing_specs,
 	cmd_report_specs,
+	cmd_block_specs,
+	cmd_limit_specs,
 };
 
 #define CMD_NDAEMONS (sizeof(cmd_daemons) / sizeof(cmd_daemons[0]))

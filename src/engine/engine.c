@@ -64,6 +64,7 @@ engine_new(const struct settings *cfg, struct store *st, struct event_base *base
 	}
 	e->ssl = smtpc_tls_ctx_new();
 	e->rules = classify_rules_new();
+	block_engine_init(e);
 	e->verp_keylen = sizeof(e->verp_key);
 	if (verp_key_load_or_create(cfg->verp_key_file, e->verp_key, &e->verp_keylen,
 	    err, sizeof(err)) < 0) {
@@ -123,6 +124,7 @@ engine_free(struct engine *e)
 	if (e->ssl)
 		SSL_CTX_free(e->ssl);
 	classify_rules_free(e->rules);
+	block_engine_fini(e);
 	pthread_mutex_destroy(&e->call_lock);
 	pthread_cond_destroy(&e->call_cond);
 	free(e);
@@ -140,6 +142,7 @@ engine_start(struct engine *e)
 	}
 	if (n > 0)
 		log_info("engine", "event=recovered inflight=%lld", (long long)n);
+	block_engine_reload(e, time_now_ms());
 	event_add(e->tick_ev, &tv);
 	event_active(e->tick_ev, EV_TIMEOUT, 0);
 	return 0;
@@ -285,10 +288,16 @@ engine_tick_cb(evutil_socket_t fd, short what, void *arg)
 		e->dirty = false;
 		engine_streams_reload(e);
 		route_forget_static(e);
+		block_engine_reload(e, now);
 		pump_reload(e);
+	}
+	if (now >= e->next_expiry) {
+		pump_expire(e, now);
+		e->next_expiry = now + 60000;
 	}
 	pump_run(e, now);
 	sched_run(e, now);
+	block_probe_run(e, now);
 }
 
 /* ---- engine_call --------------------------------------------------------- */
@@ -384,19 +393,136 @@ engine_status_json(struct engine *e)
 json_t *
 engine_domains_json(struct engine *e)
 {
-	return json_pack("{s:[]}", "domains");
+	json_t *out = json_array();
+	struct dict_iter it;
+	const char *k;
+	void *v;
+
+	/* Queues with recipients in memory ... */
+	dict_iter_init(&it);
+	while (dict_next(e->dqs, &it, &k, &v)) {
+		struct dq *dq = v;
+		json_t *d;
+		if (dq->n == 0 || dict_get(e->fullblocked, dq->key))
+			continue;
+		d = block_domain_json(e, dq->stream->name, dq->domain, dq);
+		json_object_set_new(d, "waiting", json_integer((json_int_t)dq->n));
+		json_array_append_new(out, d);
+	}
+	/* ... and the fully blocked domains, whose recipients wait in the store. */
+	dict_iter_init(&it);
+	while (dict_next(e->fullblocked, &it, &k, &v)) {
+		const char *tab = strchr(k, '\t');
+		char stream[128];
+		int64_t waiting = 0;
+		json_t *d;
+		size_t len = tab ? (size_t)(tab - k) : 0;
+
+		if (tab == NULL || len >= sizeof(stream))
+			continue;
+		memcpy(stream, k, len);
+		stream[len] = '\0';
+		(void)store_domain_waiting(e->st, stream, tab + 1, &waiting);
+		d = block_domain_json(e, stream, tab + 1, NULL);
+		json_object_set_new(d, "waiting", json_integer((json_int_t)waiting));
+		json_array_append_new(out, d);
+	}
+	return json_pack("{s:o}", "domains", out);
+}
+
+static struct mctx *
+engine_mailing(struct engine *e, int64_t id)
+{
+	struct mctx *m;
+
+	TAILQ_FOREACH(m, &e->mailings, link)
+		if (m->id == id)
+			return m;
+	return NULL;
 }
 
 json_t *
 engine_mailing_json(struct engine *e, int64_t mailing_id)
 {
-	return json_pack("{s:b,s:[],s:I}", "waiting_on_blocks", 0, "blocked_domains",
-	    "in_memory", (json_int_t)0);
+	struct mctx *m = engine_mailing(e, mailing_id);
+	json_t *blocked = json_array();
+	size_t n = 0;
+	const char **skip;
+	bool waiting = false;
+
+	if (m == NULL)
+		return json_pack("{s:b,s:o,s:I}", "waiting_on_blocks", 0,
+		    "blocked_domains", blocked, "in_memory", (json_int_t)0);
+	skip = block_skip_list(e, m->stream->name, &n);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(blocked, json_string(skip[i]));
+	/* Nothing in memory, nothing due, and domains fully blocked: what is
+	 * left waits on blocks. */
+	if (n > 0 && m->inmem == 0) {
+		struct store_counts c;
+		if (store_mailing_counts(e->st, m->id, &c) == 0 && c.inflight == 0 &&
+		    c.pending + c.deferred > 0)
+			waiting = true;
+	}
+	return json_pack("{s:b,s:o,s:I}", "waiting_on_blocks", waiting, "blocked_domains",
+	    blocked, "in_memory", (json_int_t)m->inmem);
+}
+
+/* "41 min", "50 s", "2 h 5 min" */
+static void
+engine_fmt_in(msec_t ms, char *out, size_t n)
+{
+	int64_t s = ms > 0 ? (ms + 999) / 1000 : 0;
+
+	if (s < 60)
+		snprintf(out, n, "%lld s", (long long)s);
+	else if (s < 3600)
+		snprintf(out, n, "%lld min", (long long)((s + 59) / 60));
+	else
+		snprintf(out, n, "%lld h %lld min", (long long)(s / 3600),
+		    (long long)((s % 3600) / 60));
 }
 
 json_t *
 engine_explain_json(struct engine *e, int64_t mailing_id, const char *email,
     const char *domain)
 {
-	return json_object();
+	struct mctx *m = engine_mailing(e, mailing_id);
+	char key[400], reason[600], in[64];
+	struct dq *dq;
+	json_t *d;
+	json_int_t pairs, blocked, next;
+	const char *status;
+
+	if (m == NULL || domain == NULL)
+		return json_object();
+	snprintf(key, sizeof(key), "%s\t%s", m->stream->name, domain);
+	dq = dict_get(e->dqs, key);
+	if (dq == NULL && dict_get(e->fullblocked, key) == NULL)
+		return json_object();
+	d = block_domain_json(e, m->stream->name, domain, dq);
+	status = json_string_value(json_object_get(d, "status"));
+	pairs = json_integer_value(json_object_get(d, "pairs"));
+	blocked = json_integer_value(json_object_get(d, "pairs_blocked"));
+	next = json_integer_value(json_object_get(d, "next_probe"));
+	if (strcmp(status, "fully_blocked") == 0) {
+		if (next > 0)
+			engine_fmt_in(next - time_now_ms(), in, sizeof(in));
+		snprintf(reason, sizeof(reason),
+		    "domain %s fully blocked for stream %s: %lld of %lld pairs blocked, %s%s",
+		    domain, m->stream->name, (long long)blocked, (long long)pairs,
+		    next > 0 ? "next probe in " : "every block is permanent",
+		    next > 0 ? in : "");
+	} else if (strcmp(status, "partly_blocked") == 0) {
+		snprintf(reason, sizeof(reason),
+		    "domain %s partly blocked for stream %s: %lld of %lld pairs blocked; sending on the others",
+		    domain, m->stream->name, (long long)blocked, (long long)pairs);
+	} else {
+		json_decref(d);
+		return json_object();
+	}
+	json_object_set_new(d, "reason", json_string(reason));
+	json_object_set_new(d, "blocked_pairs", json_integer(blocked));
+	(void)email;
+	return d;
 }

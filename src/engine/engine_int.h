@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "mail/tmpl.h"
 #include "net/dns.h"
+#include "policy/block.h"
 #include "policy/classify.h"
 #include "net/smtpc.h"
 #include "util/dict.h"
@@ -36,6 +37,8 @@ struct dq;
 struct dest;
 struct pair;
 struct conn;
+struct verdict_in;
+struct probe;
 
 struct rcpt {
 	TAILQ_ENTRY(rcpt) q;
@@ -149,6 +152,17 @@ struct engine {
 	struct dq_list ready;    /* queues with recipients */
 	struct dict *dests;      /* "ip:port" -> struct dest */
 	struct dict *pairs;      /* "src|ip:port" -> struct pair */
+
+	/* blocks (engine_block.c) */
+	struct block_table *blocks;
+	struct store_block *binfo; /* the standing blocks, as in the store */
+	size_t nbinfo, capbinfo;
+	struct dict *fullblocked;  /* "stream\tdomain" -> struct fullblock */
+	int nprobes;               /* probes under way */
+	struct probe *probes;      /* their list */
+	const char **skipbuf;      /* block_skip_list's answer */
+	size_t skipcap;
+	msec_t next_expiry;        /* next sweep of recipients past max_age */
 	LIST_HEAD(, conn) conns;
 	size_t nconns;
 	size_t inmem;
@@ -184,6 +198,8 @@ void pump_reload(struct engine *e);
 void pump_run(struct engine *e, msec_t now);
 void pump_release(struct engine *e, struct rcpt *rc); /* recipient leaves memory */
 void pump_free_all(struct engine *e);
+/* Recipients of active mailings waiting past max_age expire. */
+void pump_expire(struct engine *e, msec_t now);
 
 /* engine_route.c */
 void route_dq(struct engine *e, struct dq *dq, msec_t now);
@@ -198,7 +214,39 @@ struct dest *sched_dest_get(struct engine *e, const char *ip, int port, const ch
 void sched_dest_link(struct dest *d, struct dq *dq);
 void sched_dest_unlink(struct dest *d, struct dq *dq);
 void sched_close_all(struct engine *e, bool force);
+/* A session configuration from the settings (timeouts, TLS). */
+void sched_smtpc_config(struct engine *e, const char *src, const char *helo,
+    const char *ip, int port, struct smtpc_config *cfg);
+/* Close the sessions of every pair from src to the MX address ip: idle ones
+ * at once, busy ones after their transaction. */
+void sched_close_pair(struct engine *e, const char *src, const char *ip);
 int sched_conn_count(struct engine *e);
+
+/* engine_block.c */
+void block_engine_init(struct engine *e);
+void block_engine_fini(struct engine *e);
+/* (Re)load the standing blocks from the store; recheck fully blocked
+ * domains. */
+void block_engine_reload(struct engine *e, msec_t now);
+/* A reply classified ip_block for a recipient: true when the recipient was
+ * put back to go out on another pair (the verdict is then done). */
+bool block_on_reply(struct engine *e, struct rcpt *rc, const struct verdict_in *in,
+    msec_t now);
+/* A session that could not be set up: a refusal that is a block records
+ * one. */
+void block_on_refusal(struct engine *e, struct pair *p, const char *stream,
+    const char *domain, int code, const char *enhanced, const char *text, msec_t now);
+bool block_pair_is_blocked(struct engine *e, const struct pair *p);
+/* Is the queue's domain fully blocked for its stream? If so its queued
+ * recipients go back to pending and the pump stops pulling the domain for
+ * that stream. */
+bool block_dq_check_full(struct engine *e, struct dq *dq, msec_t now);
+/* Domains fully blocked for stream (array of pointers into the engine,
+ * valid until the next engine event); *n how many. */
+const char **block_skip_list(struct engine *e, const char *stream, size_t *n);
+void block_probe_run(struct engine *e, msec_t now);
+json_t *block_domain_json(struct engine *e, const char *stream, const char *domain,
+    struct dq *dq);
 
 /* engine_verdict.c */
 struct verdict_in {

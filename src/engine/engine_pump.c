@@ -123,8 +123,12 @@ pump_claim(struct engine *e, struct mctx *m, size_t want, msec_t now)
 	struct store_recipient *rs = NULL;
 	size_t n = 0;
 
+	const char **skip;
+	size_t nskip = 0;
+
+	skip = block_skip_list(e, m->stream->name, &nskip);
 	engine_txn_touch(e);
-	if (store_recipients_claim(e->st, m->id, now, want, NULL, 0, &rs, &n) < 0) {
+	if (store_recipients_claim(e->st, m->id, now, want, skip, nskip, &rs, &n) < 0) {
 		log_error("pump", "event=claim_failed mailing=%lld error=\"%s\"",
 		    (long long)m->id, store_errmsg(e->st));
 		m->next_claim = now + PUMP_IDLE_RECHECK_MS;
@@ -185,6 +189,28 @@ pump_run(struct engine *e, msec_t now)
 				pump_mctx_free(e, m);
 			}
 		}
+	}
+}
+
+void
+pump_expire(struct engine *e, msec_t now)
+{
+	struct mctx *m;
+
+	if (e->cfg->max_age_s <= 0)
+		return;
+	TAILQ_FOREACH(m, &e->mailings, link) {
+		int64_t n = 0;
+		if (!m->active)
+			continue;
+		engine_txn_touch(e);
+		if (store_mailing_expire(e->st, m->id, now - e->cfg->max_age_s * 1000, now,
+		    &n) < 0)
+			log_error("pump", "event=expire_failed mailing=%lld error=\"%s\"",
+			    (long long)m->id, store_errmsg(e->st));
+		else if (n > 0)
+			log_info("pump", "event=expired mailing=%lld recipients=%lld",
+			    (long long)m->id, (long long)n);
 	}
 }
 

@@ -252,32 +252,39 @@ conn_log(struct conn *c, const char *error)
 		    store_errmsg(e->st));
 }
 
+void
+sched_smtpc_config(struct engine *e, const char *src, const char *helo,
+    const char *ip, int port, struct smtpc_config *cfg)
+{
+	const struct settings *s = e->cfg;
+
+	memset(cfg, 0, sizeof(*cfg));
+	str_copy(cfg->source_ip, src, sizeof(cfg->source_ip));
+	str_copy(cfg->dest_ip, ip, sizeof(cfg->dest_ip));
+	cfg->dest_port = port;
+	str_copy(cfg->helo, helo, sizeof(cfg->helo));
+	cfg->starttls = s->tls != 0;
+	cfg->ssl_ctx = e->ssl;
+	cfg->t_connect = (int)(s->t_connect * 1000);
+	cfg->t_greeting = (int)(s->t_greeting * 1000);
+	cfg->t_ehlo = (int)(s->t_ehlo * 1000);
+	cfg->t_starttls = (int)(s->t_starttls * 1000);
+	cfg->t_mail = (int)(s->t_mail * 1000);
+	cfg->t_rcpt = (int)(s->t_rcpt * 1000);
+	cfg->t_data = (int)(s->t_data * 1000);
+	cfg->t_data_block = (int)(s->t_data_block * 1000);
+	cfg->t_dot = (int)(s->t_dot * 1000);
+	cfg->t_rset = (int)(s->t_rset * 1000);
+	cfg->t_quit = (int)(s->t_quit * 1000);
+}
+
 static void
 sched_open(struct engine *e, struct pair *p, struct dq *dq, msec_t now)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 	struct smtpc_config cfg;
-	const struct settings *s = e->cfg;
 
-	memset(&cfg, 0, sizeof(cfg));
-	str_copy(cfg.source_ip, p->src, sizeof(cfg.source_ip));
-	str_copy(cfg.dest_ip, p->dest->ip, sizeof(cfg.dest_ip));
-	cfg.dest_port = p->dest->port;
-	str_copy(cfg.helo, p->helo, sizeof(cfg.helo));
-	cfg.starttls = s->tls != 0;
-	cfg.ssl_ctx = e->ssl;
-	cfg.t_connect = (int)(s->t_connect * 1000);
-	cfg.t_greeting = (int)(s->t_greeting * 1000);
-	cfg.t_ehlo = (int)(s->t_ehlo * 1000);
-	cfg.t_starttls = (int)(s->t_starttls * 1000);
-	cfg.t_mail = (int)(s->t_mail * 1000);
-	cfg.t_rcpt = (int)(s->t_rcpt * 1000);
-	cfg.t_data = (int)(s->t_data * 1000);
-	cfg.t_data_block = (int)(s->t_data_block * 1000);
-	cfg.t_dot = (int)(s->t_dot * 1000);
-	cfg.t_rset = (int)(s->t_rset * 1000);
-	cfg.t_quit = (int)(s->t_quit * 1000);
-
+	sched_smtpc_config(e, p->src, p->helo, p->dest->ip, p->dest->port, &cfg);
 	c->e = e;
 	c->p = p;
 	c->opener = dq;
@@ -365,7 +372,7 @@ conn_next_work(struct conn *c, struct dq *prefer)
 	struct rcpt *rc = NULL;
 	struct timeval tv = { e->cfg->idle_s, 0 };
 
-	if (!e->stopping) {
+	if (!e->stopping && !block_pair_is_blocked(e, c->p)) {
 		if (prefer && prefer->n > 0 && prefer->route == ROUTE_OK &&
 		    sched_dq_has_dest(prefer, d))
 			rc = sched_take(prefer, c->p->src);
@@ -382,7 +389,7 @@ conn_next_work(struct conn *c, struct dq *prefer)
 		conn_send(c, rc);
 		return;
 	}
-	if (e->stopping) {
+	if (e->stopping || block_pair_is_blocked(e, c->p)) {
 		c->state = CONN_CLOSING;
 		smtpc_quit(c->s);
 		return;
@@ -472,6 +479,9 @@ conn_closed_cb(struct smtpc *s, const struct smtpc_result *r, void *arg)
 			p->last_code = r->reply.code;
 		}
 		str_copy(p->last_error, error, sizeof(p->last_error));
+		if (!r->net_error)
+			block_on_refusal(e, p, c->stream, c->opener ? c->opener->domain : "",
+			    r->reply.code, r->reply.enhanced, r->reply.text, now);
 		log_info("sched", "event=session_failed src=%s mx=%s:%d stage=%s rest_ms=%lld error=\"%s\"",
 		    p->src, p->dest->ip, p->dest->port, smtpc_stage_name(r->stage),
 		    (long long)rest, r->net_error ? r->error : r->reply.text);
@@ -504,7 +514,7 @@ sched_find_idle(struct engine *e, struct dq *dq, msec_t now)
 	for (size_t d = 0; d < dq->ndests; d++) {
 		for (size_t i = 0; i < s->nips; i++) {
 			struct pair *p = sched_pair_find(e, s->ips[i].ip, dq->dests[d]);
-			if (p && !TAILQ_EMPTY(&p->idle))
+			if (p && !TAILQ_EMPTY(&p->idle) && !block_pair_is_blocked(e, p))
 				return TAILQ_FIRST(&p->idle);
 		}
 	}
@@ -538,7 +548,7 @@ sched_pick_pair(struct engine *e, struct dq *dq, msec_t now, bool *all_down)
 		for (size_t k = d; k < end; k++) {
 			for (size_t i = 0; i < s->nips; i++) {
 				struct pair *p = sched_pair_get(e, &s->ips[i], dq->dests[k]);
-				if (p->down_until > now)
+				if (p->down_until > now || block_pair_is_blocked(e, p))
 					continue;
 				group_up = true;
 				if (p->nconn >= sched_limit(e, p))
@@ -616,6 +626,8 @@ sched_dq_run(struct engine *e, struct dq *dq, msec_t now)
 		sched_dq_fail_all(e, dq, &in, now);
 		return;
 	}
+	if (block_dq_check_full(e, dq, now))
+		return;
 	if (dq->stream->nips == 0) {
 		struct verdict_in in = {
 			.stage = "connect", .net_error = true,
@@ -712,6 +724,27 @@ sched_close_all(struct engine *e, bool force)
 			c->state = CONN_CLOSING;
 			smtpc_quit(c->s);
 		}
+	}
+}
+
+void
+sched_close_pair(struct engine *e, const char *src, const char *ip)
+{
+	struct conn *c, *next;
+
+	for (c = LIST_FIRST(&e->conns); c; c = next) {
+		next = LIST_NEXT(c, all_link);
+		if (strcmp(c->p->src, src) != 0 || strcmp(c->p->dest->ip, ip) != 0)
+			continue;
+		if (c->state == CONN_IDLE) {
+			TAILQ_REMOVE(&c->p->idle, c, idle_link);
+			evtimer_del(c->idle_ev);
+			c->state = CONN_CLOSING;
+			smtpc_quit(c->s);
+		} else if (c->state == CONN_BUSY) {
+			c->state = CONN_CLOSING;
+		}
+		/* opening sessions close when ready: conn_next_work */
 	}
 }
 

@@ -56,6 +56,9 @@ verdict_apply(struct engine *e, struct rcpt *rc, const struct verdict_in *in,
 		action = classify_action(cat, in->code);
 	}
 
+	if (action == ACTION_BLOCK && block_on_reply(e, rc, in, now))
+		return; /* goes out on another pair */
+
 	switch (action) {
 	case ACTION_DELIVER:
 		state = "sent";

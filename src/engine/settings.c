@@ -76,6 +76,10 @@ static const struct settings_key settings_table[] = {
 	{ "delivery", "greylist_function", SETTINGS_STRING, "same", 0, 0, SF_GREYFN, OFF(greylist_function) },
 	{ "delivery", "greylist_max", SETTINGS_DURATION, "0", 0, 7 * DAY, 0, OFF(greylist_max_s) },
 
+	{ "blocks", "probe_interval", SETTINGS_DURATION, "1h", 1, 7 * DAY, 0, OFF(block_probe_interval_s) },
+	{ "blocks", "threshold", SETTINGS_INT, "1", 1, 100, 0, OFF(block_threshold) },
+	{ "blocks", "window", SETTINGS_DURATION, "1h", 1, 7 * DAY, 0, OFF(block_window_s) },
+
 	{ "timeouts", "connect", SETTINGS_DURATION, "30s", 1, DAY, 0, OFF(t_connect) },
 	{ "timeouts", "greeting", SETTINGS_DURATION, "5m", 1, DAY, 0, OFF(t_greeting) },
 	{ "timeouts", "ehlo", SETTINGS_DURATION, "5m", 1, DAY, 0, OFF(t_ehlo) },

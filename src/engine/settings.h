@@ -48,6 +48,11 @@ struct settings {
 	char *greylist_function;     /* greylist_function: same|double|square */
 	int64_t greylist_max_s;      /* greylist_max, 0: no cap */
 
+	/* [blocks] DESIGN 5.2 */
+	int64_t block_probe_interval_s; /* probe_interval, default 1 h */
+	int64_t block_threshold;        /* threshold: block replies that make a block */
+	int64_t block_window_s;         /* window: ... within this time */
+
 	/* [timeouts] RFC 5321 4.5.3.2, seconds */
 	int64_t t_connect, t_greeting, t_ehlo, t_starttls, t_mail, t_rcpt,
 	    t_data, t_data_block, t_dot, t_rset, t_quit;

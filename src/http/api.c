@@ -616,3 +616,9 @@ api_port(const struct api *api)
 {
 	return api->port;
 }
+
+const struct settings *
+api_settings(const struct api *api)
+{
+	return api->cfg;
+}

@@ -63,4 +63,30 @@ const char *api_query(const struct api_req *r, const char *name);
 /* Check that a message can be used as a mailing's template: 0 or -1 + err. */
 int api_message_check(const char *msg, size_t len, char *err, size_t errlen);
 
+/* The settings the server was started with. */
+const struct settings *api_settings(const struct api *api);
+
+/* api_blocks.c: blocks and the engine's live views (docs/api.md). */
+void api_get_blocks(struct api_req *r);
+void api_get_block(struct api_req *r);
+void api_post_block_release(struct api_req *r);
+void api_post_blocks_release(struct api_req *r);
+void api_post_block_permanent(struct api_req *r);
+void api_get_report_domains(struct api_req *r);
+/* engine_mailing_json / engine_explain_json through engine_call (new
+ * references), NULL if the engine could not answer. */
+json_t *api_engine_mailing(struct api_req *r, int64_t mailing_id);
+json_t *api_engine_explain(struct api_req *r, int64_t mailing_id,
+    const char *email, const char *domain);
+
+/* api_limits.c: domain connection limits and domain macros (docs/api.md). */
+void api_get_limits(struct api_req *r);
+void api_get_limit(struct api_req *r);
+void api_post_limit(struct api_req *r);
+void api_put_limit(struct api_req *r);
+void api_delete_limit(struct api_req *r);
+void api_get_macros(struct api_req *r);
+void api_put_macro(struct api_req *r);
+void api_delete_macro(struct api_req *r);
+
 #endif

@@ -812,7 +812,7 @@ static void
 api_get_mailing(struct api_req *r)
 {
 	int64_t id;
-	json_t *m;
+	json_t *m, *eng;
 
 	if (api_id_arg(r, r->seg[1], &id) < 0)
 		return;
@@ -820,6 +820,8 @@ api_get_mailing(struct api_req *r)
 		api_fail(r, 404, "no mailing %" PRId64, id);
 		return;
 	}
+	if ((eng = api_engine_mailing(r, id)) != NULL)
+		json_object_set_new(m, "engine", eng);
 	api_reply(r, 200, m);
 }
 
@@ -969,7 +971,7 @@ api_get_explain(struct api_req *r)
 	const char *email = api_query(r, "email");
 	const char *ms = api_query(r, "mailing");
 	char reason[1024];
-	json_t *o, *rcpt;
+	json_t *o, *rcpt, *eng;
 	int64_t id;
 
 	if (email == NULL || *email == '\0') {
@@ -991,6 +993,17 @@ api_get_explain(struct api_req *r)
 	api_explain_reason(rcpt ? rcpt : o, json_object_get(o, "attempts"), reason,
 	    sizeof(reason));
 	json_object_set_new(o, "reason", json_string(reason));
+	/* the engine's view (blocks, limits) first; the store's stays as
+	 * state_reason */
+	json_object_set_new(o, "state_reason", json_string(reason));
+	eng = api_engine_explain(r, id, email, api_get_str(rcpt, "domain"));
+	if (eng != NULL) {
+		const char *er = api_get_str(eng, "reason");
+		json_object_update_missing(o, eng);
+		if (*er != '\0')
+			json_object_set(o, "reason", json_object_get(eng, "reason"));
+		json_decref(eng);
+	}
 	api_reply(r, 200, o);
 }
 
@@ -1026,6 +1039,20 @@ static const struct api_route_def api_routes[] = {
 	{ "GET", { "attempts" }, api_get_attempts },
 	{ "GET", { "reports", "streams" }, api_get_report_streams },
 	{ "GET", { "explain" }, api_get_explain },
+	{ "GET", { "blocks" }, api_get_blocks },
+	{ "POST", { "blocks", "release" }, api_post_blocks_release },
+	{ "GET", { "blocks", "*" }, api_get_block },
+	{ "POST", { "blocks", "*", "release" }, api_post_block_release },
+	{ "POST", { "blocks", "*", "permanent" }, api_post_block_permanent },
+	{ "GET", { "reports", "domains" }, api_get_report_domains },
+	{ "GET", { "limits" }, api_get_limits },
+	{ "POST", { "limits" }, api_post_limit },
+	{ "GET", { "limits", "*" }, api_get_limit },
+	{ "PUT", { "limits", "*" }, api_put_limit },
+	{ "DELETE", { "limits", "*" }, api_delete_limit },
+	{ "GET", { "macros" }, api_get_macros },
+	{ "PUT", { "macros", "*" }, api_put_macro },
+	{ "DELETE", { "macros", "*" }, api_delete_macro },
 };
 
 static bool

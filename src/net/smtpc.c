@@ -54,6 +54,9 @@ struct smtpc_txn {
 	bool failed;            /* fail holds the first failure */
 	bool discard_dot;       /* a lone "." went out after a stray 354 */
 	bool body_sent;         /* the whole message has left our buffers */
+	bool probe;             /* smtpc_probe: ... RCPT, RSET; no DATA */
+	bool accepted;          /* probe: RCPT got 2xx, answer holds it */
+	struct smtpc_reply answer;
 	struct smtpc_result fail;
 	struct evbuffer *body;  /* normalised message + ".\r\n" */
 	size_t size;
@@ -88,6 +91,8 @@ struct smtpc {
 	size_t max_size;
 
 	int ntxn;
+	bool need_rset;                 /* a transaction or probe came before and
+	                                 * the session is not known to be reset */
 	bool in_txn;
 	struct smtpc_txn txn;
 
@@ -335,12 +340,12 @@ log_result(const struct smtpc *s, const char *event, const struct smtpc_result *
 
 	log_quote(qtext, sizeof(qtext), r->net_error ? "" : r->reply.text);
 	log_quote(qerr, sizeof(qerr), r->net_error ? r->error : "");
-	if (strcmp(event, "transaction") == 0) {
+	if (strcmp(event, "session_end") != 0) {
 		log_quote(qfrom, sizeof(qfrom), s->txn.from);
 		log_quote(qrcpt, sizeof(qrcpt), s->txn.rcpt);
-		log_info("smtp", "event=transaction src=%s dst=%s port=%d from=%s "
+		log_info("smtp", "event=%s src=%s dst=%s port=%d from=%s "
 		    "rcpt=%s size=%zu stage=%s ok=%d net_error=%d code=%d "
-		    "enhanced=%s text=%s error=%s tls=%d duration_ms=%d", src,
+		    "enhanced=%s text=%s error=%s tls=%d duration_ms=%d", event, src,
 		    s->cfg.dest_ip, s->cfg.dest_port, qfrom, qrcpt, s->txn.size,
 		    smtpc_stage_name(r->stage), r->ok, r->net_error,
 		    r->net_error ? 0 : r->reply.code,
@@ -358,19 +363,48 @@ log_result(const struct smtpc *s, const char *event, const struct smtpc_result *
 }
 
 /*
+ * What the running transaction reports: its first failure, else for a probe
+ * the accepted RCPT, else other.
+ */
+static void
+txn_result(const struct smtpc *s, const struct smtpc_result *other,
+    struct smtpc_result *r)
+{
+	const struct smtpc_txn *t = &s->txn;
+
+	if (t->failed) {
+		*r = t->fail;
+	} else if (t->probe && t->accepted) {
+		memset(r, 0, sizeof(*r));
+		r->stage = SMTPC_RCPT;
+		r->ok = true;
+		r->reply = t->answer;
+	} else {
+		*r = *other;
+	}
+}
+
+static const char *
+txn_event(const struct smtpc *s)
+{
+	return s->txn.probe ? "probe" : "transaction";
+}
+
+/*
  * End the session with r: the connection goes first, then done (when a
- * transaction was running: its first failure if it had one, else r), then
- * closed.
+ * transaction was running: its first failure if it had one, a probe's
+ * accepted RCPT, else r), then closed.
  */
 static void
 session_end(struct smtpc *s, struct smtpc_result *r)
 {
 	conn_close(s);
 	if (s->in_txn) {
-		struct smtpc_result tr = s->txn.failed ? s->txn.fail : *r;
+		struct smtpc_result tr;
 
+		txn_result(s, r, &tr);
 		tr.duration_ms = elapsed_ms(s->txn.t0);
-		log_result(s, "transaction", &tr);
+		log_result(s, txn_event(s), &tr);
 		txn_clear(s);
 		if (s->cb.done != NULL)
 			s->cb.done(s, &tr, s->arg);
@@ -576,7 +610,7 @@ txn_send_cmd(struct smtpc *s, int i)
 	case SMTPC_MAIL: {
 		size_t off = 0;
 
-		if (s->size_offered)
+		if (s->size_offered && !t->probe)
 			off = (size_t)snprintf(params, sizeof(params), " SIZE=%zu",
 			    t->size);
 		if (s->eightbitmime && t->eightbit && off < sizeof(params))
@@ -599,18 +633,23 @@ txn_send_cmd(struct smtpc *s, int i)
 static void
 txn_finish(struct smtpc *s)
 {
-	struct smtpc_result r;
+	struct smtpc_result r, other;
 
-	if (s->txn.failed) {
-		r = s->txn.fail;
+	memset(&other, 0, sizeof(other));
+	if (s->txn.probe) {
+		/* Not reached: a probe ends after RCPT was answered. */
+		other.stage = SMTPC_RCPT;
+		other.net_error = true;
+		str_copy(other.error, "protocol error: probe without RCPT reply",
+		    sizeof(other.error));
 	} else {
-		memset(&r, 0, sizeof(r));
-		r.stage = SMTPC_DOT;
-		r.ok = true;
-		reply_copy(&r.reply, &s->parser.reply);
+		other.stage = SMTPC_DOT;
+		other.ok = true;
+		reply_copy(&other.reply, &s->parser.reply);
 	}
+	txn_result(s, &other, &r);
 	r.duration_ms = elapsed_ms(s->txn.t0);
-	log_result(s, "transaction", &r);
+	log_result(s, txn_event(s), &r);
 	txn_clear(s);
 	evtimer_del(s->timer);
 	s->state = ST_IDLE;
@@ -656,6 +695,39 @@ body_start(struct smtpc *s)
 	body_push(s);
 }
 
+/*
+ * A probe's reply: [RSET] MAIL RCPT RSET. The first failure (or the RCPT
+ * acceptance) is the answer; the closing RSET's reply only says whether the
+ * session is clean. Lock-step, a refusal skips straight to the closing RSET.
+ */
+static void
+probe_reply(struct smtpc *s, enum smtpc_stage stage, const struct smtp_reply *rep)
+{
+	struct smtpc_txn *t = &s->txn;
+
+	if (t->nreplied == t->ncmds) {
+		if (rep->code / 100 == 2)
+			s->need_rset = false;
+	} else if (rep->code / 100 != 2) {
+		txn_record_failure(s, stage, rep);
+	} else if (stage == SMTPC_RCPT && !t->failed) {
+		t->accepted = true;
+		reply_copy(&t->answer, rep);
+	}
+	if (t->nreplied < t->nsent) {
+		timer_arm_stage(s, t->cmds[t->nreplied]);
+		return;
+	}
+	if (t->nreplied >= t->ncmds) {
+		txn_finish(s);
+		return;
+	}
+	if (t->failed)
+		t->nreplied = t->nsent = t->ncmds - 1;
+	txn_send_cmd(s, t->nreplied);
+	timer_arm_stage(s, t->cmds[t->nreplied]);
+}
+
 static void
 txn_reply(struct smtpc *s, const struct smtp_reply *rep)
 {
@@ -668,6 +740,10 @@ txn_reply(struct smtpc *s, const struct smtp_reply *rep)
 		return;
 	}
 	stage = t->cmds[t->nreplied++];
+	if (t->probe) {
+		probe_reply(s, stage, rep);
+		return;
+	}
 	if (stage == SMTPC_DATA) {
 		if (rep->code == 354 && t->failed) {
 			/* RFC 2920 3.1: end the stray message at once. */
@@ -1152,11 +1228,27 @@ is_valid_address(const char *a)
 	return true;
 }
 
+/* Write the first command, or all of them with PIPELINING. */
+static void
+txn_start(struct smtpc *s)
+{
+	struct smtpc_txn *t = &s->txn;
+
+	if (s->pipelining) {
+		for (int i = 0; i < t->ncmds; i++)
+			txn_send_cmd(s, i);
+	} else {
+		txn_send_cmd(s, 0);
+	}
+	timer_arm_stage(s, t->cmds[0]);
+}
+
 int
 smtpc_send(struct smtpc *s, const char *mail_from, const char *rcpt,
     const char *data, size_t len)
 {
 	struct smtpc_txn *t = &s->txn;
+	bool rset;
 
 	if (s->dead || s->state != ST_IDLE || s->in_txn || s->quit_pending)
 		return -1;
@@ -1166,6 +1258,8 @@ smtpc_send(struct smtpc *s, const char *mail_from, const char *rcpt,
 	txn_clear(s);
 	s->in_txn = true;
 	s->ntxn++;
+	rset = s->need_rset;
+	s->need_rset = true;
 	t->t0 = time_mono_ms();
 	str_copy(t->from, mail_from, sizeof(t->from));
 	str_copy(t->rcpt, rcpt, sizeof(t->rcpt));
@@ -1189,18 +1283,39 @@ smtpc_send(struct smtpc *s, const char *mail_from, const char *rcpt,
 		event_active(s->kick, 0, 0);
 		return 0;
 	}
-	if (s->ntxn > 1)
+	if (rset)
 		t->cmds[t->ncmds++] = SMTPC_RSET;
 	t->cmds[t->ncmds++] = SMTPC_MAIL;
 	t->cmds[t->ncmds++] = SMTPC_RCPT;
 	t->cmds[t->ncmds++] = SMTPC_DATA;
-	if (s->pipelining) {
-		for (int i = 0; i < t->ncmds; i++)
-			txn_send_cmd(s, i);
-	} else {
-		txn_send_cmd(s, 0);
-	}
-	timer_arm_stage(s, t->cmds[0]);
+	txn_start(s);
+	return 0;
+}
+
+int
+smtpc_probe(struct smtpc *s, const char *mail_from, const char *rcpt)
+{
+	struct smtpc_txn *t = &s->txn;
+
+	if (s->dead || s->state != ST_IDLE || s->in_txn || s->quit_pending)
+		return -1;
+	if (!is_valid_address(mail_from) || !is_valid_address(rcpt) ||
+	    rcpt[0] == '\0')
+		return -1;
+	txn_clear(s);
+	s->in_txn = true;
+	t->probe = true;
+	t->t0 = time_mono_ms();
+	str_copy(t->from, mail_from, sizeof(t->from));
+	str_copy(t->rcpt, rcpt, sizeof(t->rcpt));
+	s->state = ST_TXN;
+	if (s->need_rset)
+		t->cmds[t->ncmds++] = SMTPC_RSET;
+	t->cmds[t->ncmds++] = SMTPC_MAIL;
+	t->cmds[t->ncmds++] = SMTPC_RCPT;
+	t->cmds[t->ncmds++] = SMTPC_RSET;
+	s->need_rset = true;            /* until the closing RSET gets 2xx */
+	txn_start(s);
 	return 0;
 }
 

@@ -13,7 +13,7 @@
  *
  * RSET policy: RSET is sent before the MAIL of every transaction but the
  * first on a connection (always, whether or not the previous one ended
- * cleanly). With PIPELINING advertised, RSET+MAIL+RCPT+DATA go out in one
+ * cleanly), except right after a probe whose closing RSET got a 2xx. With PIPELINING advertised, RSET+MAIL+RCPT+DATA go out in one
  * write and the replies are read in order (RFC 2920); otherwise lock-step.
  * If DATA is answered 354 although MAIL or RCPT failed, a lone "." is sent
  * and its reply discarded; the first failure is what is reported.
@@ -46,8 +46,9 @@
  * callback is ever called (smtpc_error() says why). Otherwise:
  *   ready   once, when the session is set up and idle (not called again
  *           between transactions: the session is idle again after done);
- *   done    exactly once per accepted smtpc_send, never synchronously from
- *           inside smtpc_send; r->duration_ms is the transaction's;
+ *   done    exactly once per accepted smtpc_send or smtpc_probe, never
+ *           synchronously from inside them; r->duration_ms is the
+ *           transaction's;
  *   closed  once, when the session is gone: setup failed (r->stage and reply
  *           or error say where), the peer closed or sent 421 while idle, a
  *           transaction failure closed it (after that transaction's done,
@@ -155,6 +156,34 @@ int smtpc_open(struct smtpc *s);
 int smtpc_send(struct smtpc *s, const char *mail_from, const char *rcpt,
     const char *data, size_t len);
 
+/*
+ * A probe (block re-test, DESIGN 5.2), only when idle, never DATA:
+ *
+ *   [RSET] MAIL FROM:<from>  RCPT TO:<rcpt>  RSET
+ *
+ * The leading RSET follows the RSET policy above; MAIL carries no SIZE or
+ * BODY parameter. With PIPELINING the four commands go out in one write;
+ * lock-step, a refused MAIL (or leading RSET) is followed by the closing
+ * RSET alone. Whatever the answers, the closing RSET is sent, so the
+ * session is clean and can carry smtpc_send or smtpc_probe afterwards; its
+ * own reply is not reported (a 2xx spares the next transaction its RSET).
+ * done reports, exactly like smtpc_send:
+ *   RCPT got 2xx           ok true, stage RCPT, reply = the RCPT reply;
+ *   MAIL or RCPT refused   ok false, stage MAIL or RCPT, reply = that one
+ *                          (the first refusal; a refused leading RSET is
+ *                          reported at stage RSET);
+ *   421 at MAIL/RCPT       as refused, then the session closes (closed);
+ *   no reply (timeout, close, protocol error) before RCPT was answered:
+ *                          net_error at the stage waited for. Once MAIL and
+ *                          RCPT were answered, a failure during the closing
+ *                          RSET still reports that answer (then closed).
+ * Same contract as smtpc_send: 0, or -1 (not idle, bad address; then done
+ * is not called); done exactly once, never synchronously. Addresses as for
+ * smtpc_send. A probe is not counted by smtpc_transactions. Logged as
+ * event=probe.
+ */
+int smtpc_probe(struct smtpc *s, const char *mail_from, const char *rcpt);
+
 /* QUIT when idle (at once) or when the running transaction or setup ends,
  * then closed. */
 void smtpc_quit(struct smtpc *s);
@@ -165,7 +194,8 @@ bool smtpc_has_pipelining(const struct smtpc *s);  /* EHLO advertised it */
 bool smtpc_has_8bitmime(const struct smtpc *s);
 bool smtpc_has_enhancedstatuscodes(const struct smtpc *s);
 size_t smtpc_max_size(const struct smtpc *s);      /* SIZE n; 0: none advertised */
-int smtpc_transactions(const struct smtpc *s);     /* smtpc_send calls accepted */
+int smtpc_transactions(const struct smtpc *s);     /* smtpc_send calls accepted
+                                                    * (probes not counted) */
 /* Why smtpc_open failed ("" otherwise). */
 const char *smtpc_error(const struct smtpc *s);
 

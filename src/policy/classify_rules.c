@@ -65,6 +65,13 @@ const struct classify_rule_def classify_shipped[] = {
 	R("*", "*", "RL0000", RATE_LIMITED),
 	R("*", "*", "OFR005", RATE_LIMITED),
 	R("*", "*", "too many (errors|invalid recipients|bad recipients|unknown recipients)", RATE_LIMITED),
+	R("*", "*", "concurrent (smtp |server )?(connections|sessions)", RATE_LIMITED),
+	R("*", "*", "max(imum)? (number of )?(messages?|mails?|e-?mails?) per (connection|session)", RATE_LIMITED),
+	R("*", "*", "(sending|receiving) (mail|messages|e-?mails?) too (quickly|fast)", RATE_LIMITED),
+	R("*", "*", "limits for how many messages|RP-00[1-3]", RATE_LIMITED),
+	R("*", "*", "rate of (messages|mails?|e-?mails?|connections|delivery|sending)[^.;]* too high", RATE_LIMITED),
+	/* "try again later" qualified by a rate */
+	R("4xx", "*", "(try again|retry|come back) later.*(^|[^a-z])rate([^a-z]|$)|(^|[^a-z])rate([^a-z]|$).*(try again|retry|come back) later", RATE_LIMITED),
 
 	/* ---- mailbox full ---- */
 	R("*", "*", "over ?quota", MAILBOX_FULL),
@@ -278,6 +285,15 @@ const struct classify_rule_def classify_shipped[] = {
 	R("*", "*", "\\[CS0[0-9]\\]", POLICY_REJECTION),
 	R("*", "*", "OFR00[46]", IP_BLOCK),
 	R("*", "*", "bulk (mailer|mail) (from this|ip)", IP_BLOCK),
+	R("*", "*", "ip (address )?(you're|you are|being) using .*not (authorized|allowed|permitted)", IP_BLOCK),
+	R("*", "*", "fcrdns|forward[- ]confirmed reverse", IP_BLOCK),
+	R("*", "*", "(reverse dns|rdns|ptr) (check|verification|test|validation) (failed|failure|error)", IP_BLOCK),
+	R("*", "*", "does not have a (ptr|reverse dns|rdns)|missing ptr|without (a )?(ptr|reverse dns|rdns)", IP_BLOCK),
+	R("*", "*", "your access to this mail system", IP_BLOCK),
+	R("*", "*", "adresse ip (source )?bloqu", IP_BLOCK),
+	R("*", "*", "tosa@rx\\.t-online\\.de|\\(BL\\)$", IP_BLOCK),
+	/* Apple (iCloud) and others: a bare "Blocked" with a policy status */
+	R("5xx", "x.7.0", "^blocked([^a-z]|$)", IP_BLOCK),
 
 	/* ---- message size ---- */
 	R("*", "*", "(message|mail|email|data) (size )?(is )?(too (big|large|long)|exceeds|over|larger)", MESSAGE_TOO_LARGE),

@@ -379,4 +379,18 @@ void store_macros_free(char **names, char ***domains);
 /* {"limits":[{"id","source","target","messages_per_hour",...}]} */
 json_t *store_limits_json(struct store *st);
 
+/* ---- engine queries for blocks and expiry -------------------------------- */
+
+/* An address of a recipient waiting (pending or deferred) for domain in a
+ * sending mailing on stream, for probing a block; STORE_ENOTFOUND if none. */
+int store_waiting_recipient(struct store *st, const char *stream, const char *domain,
+    char *email, size_t n);
+/* How many recipients of domain wait in sending mailings on stream. */
+int store_domain_waiting(struct store *st, const char *stream, const char *domain,
+    int64_t *count);
+/* Recipients of the mailing still pending or deferred that were created
+ * before cutoff become "expired"; *n how many. */
+int store_mailing_expire(struct store *st, int64_t mailing_id, msec_t cutoff, msec_t now,
+    int64_t *n);
+
 #endif

@@ -407,8 +407,9 @@ store_stat_obj(sqlite3_stmt *s, const char *key, int keycol)
 json_t *
 store_report_streams_json(struct store *st)
 {
-	sqlite3_stmt *s = NULL, *si = NULL;
-	json_t *streams = json_array(), *o, *ips;
+	sqlite3_stmt *s = NULL, *si = NULL, *sb = NULL;
+	json_t *streams = json_array(), *o, *ips, *io;
+	int64_t blocked, stream_blocked;
 	int rc;
 
 	s = store_prepare(st, "WITH names AS (SELECT name FROM stream"
@@ -426,7 +427,10 @@ store_report_streams_json(struct store *st)
 	    " COALESCE(t.failed, 0), COALESCE(t.connections, 0)"
 	    " FROM ips i LEFT JOIN stream_stat t ON t.stream = ?1"
 	    " AND t.source_ip = i.ip ORDER BY i.pos, i.ip");
-	if (s == NULL || si == NULL)
+	/* pairs_blocked: standing blocks from each IP (migration 2) */
+	sb = store_prepare(st, "SELECT COUNT(*) FROM block WHERE released = 0"
+	    " AND source_ip = ?1");
+	if (s == NULL || si == NULL || sb == NULL)
 		goto fail;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		o = store_stat_obj(s, "name", 0);
@@ -435,12 +439,25 @@ store_report_streams_json(struct store *st)
 		store_bind_text(si, 1, store_col_text(s, 0));
 		ips = json_array();
 		json_object_set_new(o, "ips", ips);
-		while ((rc = sqlite3_step(si)) == SQLITE_ROW)
-			json_array_append_new(ips, store_stat_obj(si, "ip", 0));
+		stream_blocked = 0;
+		while ((rc = sqlite3_step(si)) == SQLITE_ROW) {
+			io = store_stat_obj(si, "ip", 0);
+			json_array_append_new(ips, io);
+			sqlite3_reset(sb);
+			store_bind_text(sb, 1, store_col_text(si, 0));
+			if (sqlite3_step(sb) != SQLITE_ROW) {
+				store_dberr(st, "report blocks");
+				goto fail;
+			}
+			blocked = sqlite3_column_int64(sb, 0);
+			stream_blocked += blocked;
+			json_object_set_new(io, "pairs_blocked", json_integer(blocked));
+		}
 		if (rc != SQLITE_DONE) {
 			store_dberr(st, "report ips");
 			goto fail;
 		}
+		json_object_set_new(o, "pairs_blocked", json_integer(stream_blocked));
 	}
 	if (rc != SQLITE_DONE) {
 		store_dberr(st, "report streams");
@@ -448,11 +465,13 @@ store_report_streams_json(struct store *st)
 	}
 	sqlite3_finalize(s);
 	sqlite3_finalize(si);
+	sqlite3_finalize(sb);
 	return json_pack("{s:o}", "streams", streams);
 
 fail:
 	sqlite3_finalize(s);
 	sqlite3_finalize(si);
+	sqlite3_finalize(sb);
 	json_decref(streams);
 	return NULL;
 }

@@ -212,8 +212,65 @@ static const char store_m1_sql[] =
     "INSERT INTO stream_ip (stream_id, pos, ip, helo)"
     " SELECT id, 0, '0.0.0.0', '' FROM stream WHERE name = 'default';";
 
+/* Blocks of (source IP, MX IP) pairs and their history (DESIGN 5.2).
+ * released is 0 while the block stands, else when it was released. */
+static const char store_m2_sql[] =
+    "CREATE TABLE block ("
+    " id INTEGER PRIMARY KEY,"
+    " stream TEXT NOT NULL DEFAULT '',"
+    " source_ip TEXT NOT NULL,"
+    " mx_ip TEXT NOT NULL,"
+    " mx_host TEXT NOT NULL DEFAULT '',"
+    " domain TEXT NOT NULL DEFAULT '',"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " code INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL,"
+    " last_probe INTEGER NOT NULL DEFAULT 0,"
+    " next_probe INTEGER NOT NULL DEFAULT 0,"
+    " probes INTEGER NOT NULL DEFAULT 0,"
+    " permanent INTEGER NOT NULL DEFAULT 0,"
+    " last_probe_result TEXT NOT NULL DEFAULT '',"
+    " released INTEGER NOT NULL DEFAULT 0,"
+    " released_by TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX block_released ON block (released, id);"
+    "CREATE INDEX block_stream ON block (stream, released);"
+    "CREATE INDEX block_domain ON block (domain, released);"
+    "CREATE INDEX block_source_ip ON block (source_ip, released);"
+    "CREATE INDEX block_pair ON block (source_ip, mx_ip) WHERE released = 0;"
+    "CREATE TABLE block_event ("
+    " id INTEGER PRIMARY KEY,"
+    " block_id INTEGER NOT NULL REFERENCES block(id),"
+    " time INTEGER NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '',"
+    " \"by\" TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX block_event_block ON block_event (block_id, id);";
+
+/* Domain macros and connection limits (DESIGN 5.3). A macro's domains are
+ * a JSON array of lower-case names; blank limit fields are 0 / ''. */
+static const char store_m3_sql[] =
+    "CREATE TABLE macro ("
+    " name TEXT PRIMARY KEY,"
+    " domains TEXT NOT NULL DEFAULT '[]',"
+    " created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "CREATE TABLE \"limit\" ("
+    " id INTEGER PRIMARY KEY,"
+    " source TEXT NOT NULL DEFAULT '',"
+    " target TEXT NOT NULL,"
+    " messages_per_hour INTEGER NOT NULL DEFAULT 0,"
+    " connections_per_hour INTEGER NOT NULL DEFAULT 0,"
+    " simultaneous INTEGER NOT NULL DEFAULT 0,"
+    " messages_per_connection INTEGER NOT NULL DEFAULT 0,"
+    " greylist_interval INTEGER NOT NULL DEFAULT 0,"
+    " greylist_function TEXT NOT NULL DEFAULT '',"
+    " greylist_max INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL);";
+
 static const struct store_migration store_migrations[] = {
 	{ 1, "initial schema", store_m1_sql },
+	{ 2, "blocks", store_m2_sql },
+	{ 3, "domain macros and connection limits", store_m3_sql },
 };
 
 #define STORE_NMIGRATIONS (sizeof(store_migrations) / sizeof(store_migrations[0]))

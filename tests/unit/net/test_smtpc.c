@@ -331,6 +331,7 @@ struct run {
 	struct smtpc *s;
 	const char *msg;
 	int nmsgs;              /* messages to send; -1: stay idle after ready */
+	const char *ops;        /* instead of nmsgs: 's' send, 'p' probe, in turn */
 	bool got_ready;
 	bool guard_fired;
 	bool ready_pipelining, ready_8bitmime, ready_enhanced, ready_tls;
@@ -357,6 +358,24 @@ send_next(struct run *r)
 	assert_int_equal(smtpc_send(r->s, "a@b", "c@d", "x", 1), -1);
 }
 
+/* The next of r->ops; done must not come from inside the call. */
+static void
+op_next(struct run *r)
+{
+	char op = r->ops[r->ndone];
+	int before = r->ndone, rc;
+
+	if (op == 'p')
+		rc = smtpc_probe(r->s, "list@example.org", "user@example.com");
+	else
+		rc = smtpc_send(r->s, "list@example.org", "user@example.com",
+		    r->msg, strlen(r->msg));
+	assert_int_equal(rc, 0);
+	assert_int_equal(r->ndone, before);
+	assert_false(smtpc_is_idle(r->s));
+	assert_int_equal(smtpc_probe(r->s, "a@b", "c@d"), -1);
+}
+
 static void
 on_ready(struct smtpc *s, void *arg)
 {
@@ -369,7 +388,11 @@ on_ready(struct smtpc *s, void *arg)
 	r->ready_max_size = smtpc_max_size(s);
 	r->ready_tls = smtpc_is_tls(s);
 	assert_true(smtpc_is_idle(s));
-	if (r->nmsgs > 0)
+	if (r->ops != NULL && r->ops[0] != '\0')
+		op_next(r);
+	else if (r->ops != NULL)
+		smtpc_quit(s);
+	else if (r->nmsgs > 0)
 		send_next(r);
 	else if (r->nmsgs == 0)
 		smtpc_quit(s);
@@ -385,6 +408,13 @@ on_done(struct smtpc *s, const struct smtpc_result *res, void *arg)
 	r->done_tls = smtpc_is_tls(s);
 	if (!smtpc_is_idle(s))
 		return;
+	if (r->ops != NULL) {
+		if (r->ops[r->ndone] != '\0')
+			op_next(r);
+		else
+			smtpc_quit(s);
+		return;
+	}
 	if (r->ndone < r->nmsgs)
 		send_next(r);
 	else
@@ -1184,6 +1214,225 @@ test_data_block_timeout(void **state)
 	free(msg);
 }
 
+/* ------------------------------------------------------------- probe */
+
+struct probe_want {
+	enum smtpc_stage stage;
+	bool ok;
+	bool net_error;
+	int code;
+	const char *enhanced;
+	const char *text;       /* exact reply text, or error substring */
+};
+
+struct probe_case {
+	const char *name;
+	const char *ops;        /* 'p' probe, 's' send */
+	struct step script[40];
+	struct probe_want want[3];
+	const char *cmds;       /* every command the peer read, in order */
+	enum smtpc_stage closed_stage;
+	bool closed_ok;
+};
+
+#define RSET_OK EXPECT("RSET"), SEND("250 2.0.0 Ok\r\n")
+#define PROBE_CMDS "EHLO client.test\nMAIL FROM:<list@example.org>\n" \
+	"RCPT TO:<user@example.com>\nRSET\n"
+
+static const struct probe_case probe_cases[] = {
+	{ "accepted, lock-step", "p",
+	  { GREET, EHLO_PLAIN, MAIL_OK, RCPT_OK, RSET_OK, QUIT_END },
+	  { { SMTPC_RCPT, true, false, 250, "2.1.5", "ok" } },
+	  PROBE_CMDS "QUIT\n", SMTPC_QUIT, true },
+	{ "accepted, pipelined in one write", "p",
+	  /* The peer answers only after all three commands have arrived. */
+	  { GREET, EHLO_PIPE, EXPECT("MAIL FROM:<list@example.org>"),
+	    EXPECT("RCPT TO:<user@example.com>"), EXPECT("RSET"),
+	    SEND("250 2.1.0 ok\r\n250 2.1.5 recipient ok\r\n250 2.0.0 reset\r\n"),
+	    QUIT_END },
+	  { { SMTPC_RCPT, true, false, 250, "2.1.5", "recipient ok" } },
+	  PROBE_CMDS "QUIT\n", SMTPC_QUIT, true },
+	{ "refused at RCPT with a block text", "p",
+	  { GREET, EHLO_PIPE, EXPECT("MAIL"), EXPECT("RCPT"), EXPECT("RSET"),
+	    SEND("250 2.1.0 ok\r\n554 5.7.1 Service unavailable; Client host "
+	         "[127.0.0.1] blocked using zen.spamhaus.org\r\n250 2.0.0 Ok\r\n"),
+	    QUIT_END },
+	  { { SMTPC_RCPT, false, false, 554, "5.7.1", "Service unavailable; "
+	      "Client host [127.0.0.1] blocked using zen.spamhaus.org" } },
+	  PROBE_CMDS "QUIT\n", SMTPC_QUIT, true },
+	{ "refused at RCPT, lock-step, closing RSET refused too", "p",
+	  { GREET, EHLO_PLAIN, MAIL_OK, EXPECT("RCPT"),
+	    SEND("550-5.7.1 [127.0.0.1] poor reputation\r\n550 5.7.1 go away\r\n"),
+	    EXPECT("RSET"), SEND("503 5.5.1 no\r\n"), QUIT_END },
+	  { { SMTPC_RCPT, false, false, 550, "5.7.1",
+	      "[127.0.0.1] poor reputation go away" } },
+	  PROBE_CMDS "QUIT\n", SMTPC_QUIT, true },
+	{ "refused at MAIL, lock-step: no RCPT", "p",
+	  { GREET, EHLO_PLAIN, EXPECT("MAIL"),
+	    SEND("553 5.7.1 [BL21] Connections will not be accepted\r\n"),
+	    RSET_OK, QUIT_END },
+	  { { SMTPC_MAIL, false, false, 553, "5.7.1",
+	      "[BL21] Connections will not be accepted" } },
+	  "EHLO client.test\nMAIL FROM:<list@example.org>\nRSET\nQUIT\n",
+	  SMTPC_QUIT, true },
+	{ "refused at MAIL, pipelined: first refusal reported", "p",
+	  { GREET, EHLO_PIPE, EXPECT("MAIL"), EXPECT("RCPT"), EXPECT("RSET"),
+	    SEND("550 5.7.1 banned sending IP\r\n503 5.5.1 need MAIL\r\n"
+	         "250 2.0.0 Ok\r\n"), QUIT_END },
+	  { { SMTPC_MAIL, false, false, 550, "5.7.1", "banned sending IP" } },
+	  PROBE_CMDS "QUIT\n", SMTPC_QUIT, true },
+	{ "421 at MAIL closes", "p",
+	  { GREET, EHLO_PLAIN, EXPECT("MAIL"),
+	    SEND("421 4.7.0 [TSS04] Messages temporarily deferred\r\n"),
+	    WAIT_EOF(), END() },
+	  { { SMTPC_MAIL, false, false, 421, "4.7.0",
+	      "[TSS04] Messages temporarily deferred" } },
+	  "EHLO client.test\nMAIL FROM:<list@example.org>\n", SMTPC_MAIL, false },
+	{ "421 at the closing RSET keeps the accepted answer", "p",
+	  { GREET, EHLO_PLAIN, MAIL_OK, RCPT_OK, EXPECT("RSET"),
+	    SEND("421 4.4.2 bye\r\n"), WAIT_EOF(), END() },
+	  { { SMTPC_RCPT, true, false, 250, "2.1.5", "ok" } },
+	  PROBE_CMDS, SMTPC_RSET, false },
+	{ "silence at RCPT: net_error", "p",
+	  { GREET, EHLO_PLAIN, MAIL_OK, EXPECT("RCPT"), WAIT_EOF(), END() },
+	  { { SMTPC_RCPT, false, true, 0, NULL, "timeout after 300ms waiting "
+	      "for reply to RCPT TO" } },
+	  "EHLO client.test\nMAIL FROM:<list@example.org>\n"
+	  "RCPT TO:<user@example.com>\n", SMTPC_RCPT, false },
+	{ "probe then send: no RSET needed after a clean probe", "ps",
+	  { GREET, EHLO_PLAIN, MAIL_OK, RCPT_OK, RSET_OK,
+	    MAIL_OK, RCPT_OK, DATA_OK, DATA(), SEND("250 2.0.0 queued\r\n"),
+	    QUIT_END },
+	  { { SMTPC_RCPT, true, false, 250, "2.1.5", "ok" },
+	    { SMTPC_DOT, true, false, 250, "2.0.0", "queued" } },
+	  PROBE_CMDS "MAIL FROM:<list@example.org>\nRCPT TO:<user@example.com>\n"
+	  "DATA\nQUIT\n", SMTPC_QUIT, true },
+	{ "refused probe then send, pipelined", "ps",
+	  { GREET, EHLO_PIPE, EXPECT("MAIL"), EXPECT("RCPT"), EXPECT("RSET"),
+	    SEND("250 ok\r\n450 4.7.1 Client host rejected: cannot find your "
+	         "hostname\r\n250 Ok\r\n"),
+	    EXPECT("MAIL"), EXPECT("RCPT"), EXPECT("DATA"),
+	    SEND("250 ok\r\n250 ok\r\n354 go\r\n"), DATA(),
+	    SEND("250 2.0.0 queued\r\n"), QUIT_END },
+	  { { SMTPC_RCPT, false, false, 450, "4.7.1",
+	      "Client host rejected: cannot find your hostname" },
+	    { SMTPC_DOT, true, false, 250, "2.0.0", "queued" } },
+	  PROBE_CMDS "MAIL FROM:<list@example.org>\nRCPT TO:<user@example.com>\n"
+	  "DATA\nQUIT\n", SMTPC_QUIT, true },
+	{ "send then probe then send: RSET before each after the first", "sps",
+	  { GREET, EHLO_PLAIN, MAIL_OK, RCPT_OK, DATA_OK, DATA(),
+	    SEND("250 2.0.0 one\r\n"),
+	    RSET_OK, MAIL_OK, RCPT_OK, EXPECT("RSET"), SEND("500 what\r\n"),
+	    RSET_OK, MAIL_OK, RCPT_OK, DATA_OK, DATA(), SEND("250 2.0.0 two\r\n"),
+	    QUIT_END },
+	  { { SMTPC_DOT, true, false, 250, "2.0.0", "one" },
+	    { SMTPC_RCPT, true, false, 250, "2.1.5", "ok" },
+	    { SMTPC_DOT, true, false, 250, "2.0.0", "two" } },
+	  "EHLO client.test\nMAIL FROM:<list@example.org>\n"
+	  "RCPT TO:<user@example.com>\nDATA\n"
+	  "RSET\nMAIL FROM:<list@example.org>\nRCPT TO:<user@example.com>\nRSET\n"
+	  "RSET\nMAIL FROM:<list@example.org>\nRCPT TO:<user@example.com>\nDATA\n"
+	  "QUIT\n", SMTPC_QUIT, true },
+};
+
+static void
+test_probe(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(probe_cases) / sizeof(probe_cases[0]); i++) {
+		const struct probe_case *c = &probe_cases[i];
+		size_t nops = strlen(c->ops);
+		int nsends;
+		struct smtpc_config cfg;
+		struct peer p;
+		struct run r = { .ops = c->ops };
+
+		print_message("case: %s\n", c->name);
+		test_config(&cfg, 0);
+		cfg.t_rcpt = 300;
+		run_script(&r, &p, c->script, &cfg, NULL);
+		if (p.failure[0])
+			fail_msg("%s: peer: %s", c->name, p.failure);
+		if ((size_t)r.ndone != nops)
+			fail_msg("%s: %d done callbacks, want %zu", c->name, r.ndone,
+			    nops);
+		for (size_t k = 0; k < nops; k++) {
+			const struct probe_want *w = &c->want[k];
+			const struct smtpc_result *res = &r.done[k];
+
+			if (res->stage != w->stage || res->ok != w->ok ||
+			    res->net_error != w->net_error)
+				fail_msg("%s: done %zu: stage %s ok %d net_error %d "
+				    "(%d %s \"%s\" / \"%s\")", c->name, k,
+				    smtpc_stage_name(res->stage), res->ok,
+				    res->net_error, res->reply.code, res->reply.enhanced,
+				    res->reply.text, res->error);
+			if (w->net_error) {
+				if (strstr(res->error, w->text) == NULL)
+					fail_msg("%s: error \"%s\"", c->name, res->error);
+				continue;
+			}
+			assert_int_equal(res->reply.code, w->code);
+			assert_string_equal(res->reply.enhanced, w->enhanced);
+			assert_string_equal(res->reply.text, w->text);
+		}
+		if (strcmp(p.cmds, c->cmds) != 0)
+			fail_msg("%s: peer read\n%s\nwant\n%s", c->name, p.cmds, c->cmds);
+		/* A probe never sends DATA: one message per send. */
+		nsends = 0;
+		for (size_t k = 0; k < nops; k++)
+			nsends += c->ops[k] == 's';
+		assert_int_equal(p.ndata, nsends);
+		if (r.closed.stage != c->closed_stage || r.closed.ok != c->closed_ok)
+			fail_msg("%s: closed at %s ok %d", c->name,
+			    smtpc_stage_name(r.closed.stage), r.closed.ok);
+		peer_fini(&p);
+	}
+}
+
+static void
+test_probe_refused_calls(void **state)
+{
+	static const struct step script[] = { GREET, EHLO_PLAIN, QUIT_END };
+	static const struct smtpc_callbacks cbs = { on_ready, on_done, on_closed };
+	struct event_base *base = event_base_new();
+	struct smtpc_config cfg;
+	struct run r = { .base = base, .nmsgs = -1 };
+	struct peer p;
+	struct smtpc *s;
+
+	(void)state;
+	/* Before open and with bad addresses: -1, and no callback. */
+	test_config(&cfg, 1);
+	s = smtpc_new(base, &cfg, &cbs, &r);
+	assert_int_equal(smtpc_probe(s, "list@example.org", "user@example.com"), -1);
+	smtpc_free(s);
+	event_base_free(base);
+
+	peer_start(&p, script, NULL);
+	test_config(&cfg, p.port);
+	r.base = event_base_new();
+	r.s = smtpc_new(r.base, &cfg, &cbs, &r);
+	assert_int_equal(smtpc_open(r.s), 0);
+	while (!r.got_ready && !r.got_closed)
+		event_base_loop(r.base, EVLOOP_ONCE);
+	assert_true(r.got_ready);
+	assert_int_equal(smtpc_probe(r.s, "list@example.org", ""), -1);
+	assert_int_equal(smtpc_probe(r.s, "a<b@x", "user@example.com"), -1);
+	assert_int_equal(smtpc_probe(r.s, "list@example.org", "u ser@x"), -1);
+	assert_true(smtpc_is_idle(r.s));
+	assert_int_equal(smtpc_transactions(r.s), 0);
+	smtpc_quit(r.s);
+	event_base_dispatch(r.base);
+	assert_int_equal(r.ndone, 0);
+	assert_true(r.got_closed);
+	assert_true(r.closed.ok);
+	event_base_free(r.base);
+	peer_join(&p);
+	if (p.failure[0])
+		fail_msg("peer: %s", p.failure);
+}
+
 int
 main(void)
 {
@@ -1204,6 +1453,8 @@ main(void)
 		cmocka_unit_test(test_starttls_refused_goes_on_clear),
 		cmocka_unit_test(test_large_message),
 		cmocka_unit_test(test_data_block_timeout),
+		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_probe_refused_calls),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

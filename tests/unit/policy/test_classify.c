@@ -1,5 +1,7 @@
 /*
- * Tests for classify: real replies to categories, actions, code-only
+ * Tests for classify: real replies to categories (with the block, greylist
+ * and rate-limit wordings of issues 3 and 4, and recipient replies that
+ * must never be blocks), actions, code-only
  * fallbacks, operator rules, garbage input. test_dev_accuracy prints the
  * accuracy on ../shared/data/replies-dev.tsv when it exists (no assertion).
  */
@@ -153,6 +155,159 @@ static const struct reply_case replies[] = {
 	{ "550 5.1.1 <a@example.com> user unknown; your IP is listed at spamhaus", CAT_INVALID_RECIPIENT },
 	{ "552 5.2.2 mailbox is stuffed", CAT_MAILBOX_FULL },
 };
+
+/*
+ * Issues 3 and 4: blocks, greylisting and rate limits, in the wordings of
+ * DNS blocklists, the large providers and the common MTAs and greylisting
+ * daemons. An ip_block records a block of (source IP, MX IP); a
+ * rate_limited reply lowers concurrency; a greylisting reply retries.
+ */
+static const struct reply_case block_replies[] = {
+	/* DNS blocklists */
+	{ "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using sbl.spamhaus.org; https://www.spamhaus.org/sbl/query/SBL123456", CAT_IP_BLOCK },
+	{ "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using pbl.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.1", CAT_IP_BLOCK },
+	{ "550 5.7.1 Rejected because 192.0.2.1 is listed in xbl.spamhaus.org", CAT_IP_BLOCK },
+	{ "550 5.7.1 Mail from 192.0.2.1 refused: listed in the Spamhaus ZEN blocklist", CAT_IP_BLOCK },
+	{ "554 Service unavailable; Client host [192.0.2.1] blocked using Barracuda Reputation; http://www.barracudanetworks.com/reputation/?r=1&ip=192.0.2.1", CAT_IP_BLOCK },
+	{ "550 Rejected - 192.0.2.1 listed at b.barracudacentral.org", CAT_IP_BLOCK },
+	{ "550 5.7.1 Mail from 192.0.2.1 refused, see http://www.spamcop.net/bl.shtml?192.0.2.1", CAT_IP_BLOCK },
+	{ "554 5.7.1 Rejected: IP 192.0.2.1 is listed on bl.spamcop.net", CAT_IP_BLOCK },
+	{ "550 5.7.1 Client host [192.0.2.1] blocked using dnsbl.sorbs.net; Currently Sending Spam See: http://www.sorbs.net/lookup.shtml?192.0.2.1", CAT_IP_BLOCK },
+	{ "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using dnsbl-2.uceprotect.net; IP 192.0.2.0/24 is UCEPROTECT-Level2 listed", CAT_IP_BLOCK },
+	{ "550 Rejected: your network is listed on UCEPROTECT Level 3", CAT_IP_BLOCK },
+	{ "550 5.7.1 Message rejected because 192.0.2.1 is listed at psbl.surriel.com", CAT_IP_BLOCK },
+	{ "554 5.7.1 Your IP address is listed on an RBL", CAT_IP_BLOCK },
+	{ "550 5.7.1 Rejected by RBL: 192.0.2.1", CAT_IP_BLOCK },
+	{ "451 4.7.1 Client host [192.0.2.1] blocked using bl.mailspike.net; try again later", CAT_IP_BLOCK },
+	{ "550 5.7.1 IP address 192.0.2.1 is listed in cbl.abuseat.org", CAT_IP_BLOCK },
+	/* Gmail */
+	{ "421-4.7.0 [192.0.2.1] This message is suspicious due to the very low reputation of the sending IP address. To best protect our users from spam, the message has been blocked.", CAT_IP_BLOCK },
+	{ "550-5.7.1 [192.0.2.1] The IP you're using to send mail is not authorized to send email directly to our servers. Please use the SMTP relay at your service provider instead.", CAT_IP_BLOCK },
+	{ "550-5.7.25 [192.0.2.1] The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records.", CAT_IP_BLOCK },
+	{ "421-4.7.28 [192.0.2.1] Gmail has detected an unusual rate of mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been rate limited.", CAT_RATE_LIMITED },
+	{ "550-5.7.1 [192.0.2.1 12] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.", CAT_SPAM_CONTENT },
+	{ "451 4.3.0 Mail server temporarily rejected message.", CAT_TEMP_SERVER_FAILURE },
+	/* Microsoft */
+	{ "550 5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3140). You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors.", CAT_IP_BLOCK },
+	{ "550 5.7.649 Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/", CAT_IP_BLOCK },
+	{ "550 5.7.611 Access denied, banned sending IP [192.0.2.1].", CAT_IP_BLOCK },
+	{ "550 5.7.511 Access denied, banned sender[192.0.2.1]. To request removal from this list please forward this message to delist@microsoft.com.", CAT_IP_BLOCK },
+	{ "451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://postmaster.live.com (S775)", CAT_RATE_LIMITED },
+	{ "451 4.7.500 Server busy. Please try again later from [192.0.2.1]. (AS761)", CAT_RATE_LIMITED },
+	{ "550 5.7.1 Service unavailable, Client host [192.0.2.1] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/192.0.2.1 (AS3130).", CAT_IP_BLOCK },
+	{ "421 RP-001 (BAY004-MC1F12) Unfortunately, some messages from 192.0.2.1 weren't sent. Please try again. We have limits for how many messages can be sent per hour and per day.", CAT_RATE_LIMITED },
+	{ "421 4.3.2 The maximum number of concurrent server connections has exceeded a limit, closing transmission channel", CAT_RATE_LIMITED },
+	/* Yahoo / AOL */
+	{ "553 5.7.1 [BL23] Connections not accepted from IP addresses on Spamhaus XBL; see http://postmaster.yahoo.com/errors/550-bl23.html [550]", CAT_IP_BLOCK },
+	{ "553 5.7.1 [BL21] Connections will not be accepted from 192.0.2.1, because the ip is in Spamhaus's list", CAT_IP_BLOCK },
+	{ "554 Message not allowed - [PH01] Email not accepted for policy reasons. Please visit https://postmaster.yahooinc.com/error-codes", CAT_POLICY_REJECTION },
+	{ "421 4.7.0 [TS01] Messages from 192.0.2.1 temporarily deferred due to excessive user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes", CAT_RATE_LIMITED },
+	{ "421 4.7.0 [TS02] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints - 4.16.56.1", CAT_RATE_LIMITED },
+	{ "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1", CAT_RATE_LIMITED },
+	{ "421 Max message per connection reached, closing transmission channel", CAT_RATE_LIMITED },
+	{ "450 User is receiving mail too quickly", CAT_RATE_LIMITED },
+	/* Comcast, Apple, GMX / Web.de, Orange, T-Online */
+	{ "554 resimta-po-20v.sys.comcast.net comcast 192.0.2.1 Comcast block for spam. Please see http://postmaster.comcast.net/smtp-error-codes.php#BL000010", CAT_IP_BLOCK },
+	{ "554 resimta-ch2-18v.sys.comcast.net comcast 192.0.2.1 found on one or more DNSBLs, see http://postmaster.comcast.net/smtp-error-codes.php#BL000001", CAT_IP_BLOCK },
+	{ "421 resimta-h1p-028.sys.comcast.net comcast 192.0.2.1 Too many sessions opened RL000001", CAT_RATE_LIMITED },
+	{ "550 5.7.0 Blocked", CAT_IP_BLOCK },
+	{ "554-mx.web.de (mxweb109) Nemesis ESMTP Service not available 554-No SMTP service 554-IP address is block listed. 554 For explanation visit https://web.de/email/senderguidelines?ip=192.0.2.1&c=bl", CAT_IP_BLOCK },
+	{ "554-gmx.net (mxgmx117) Nemesis ESMTP Service not available 554-No SMTP service 554-IP address is black listed. 554 For explanation visit https://www.gmx.net/mail/senderguidelines?c=bl", CAT_IP_BLOCK },
+	{ "550 mwinf5c10 ME Adresse IP source bloquee pour incident de spam. Client host blocked for spamming issues. OFR006_102 Ref http://csi.cloudmark.com/reset-request/?ip=192.0.2.1 [102]", CAT_IP_BLOCK },
+	{ "421 mwinf5c79 ME Adresse IP source bloquee temporairement. OFR004_104 [104]", CAT_IP_BLOCK },
+	{ "421 mwinf5c21 ME Trop de connexions, veuillez verifier votre configuration. Too many connections, slow down. OFR004_104 [104]", CAT_RATE_LIMITED },
+	{ "554 IP=192.0.2.1 - A problem occurred. (Ask your postmaster for help or to contact tosa@rx.t-online.de to clarify.) (BL)", CAT_IP_BLOCK },
+	{ "554 mx00.t-online.de Service not available - your IP 192.0.2.1 is blocked", CAT_IP_BLOCK },
+	/* Postfix and the sending host's identity */
+	{ "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied", CAT_IP_BLOCK },
+	{ "450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]", CAT_IP_BLOCK },
+	{ "550 5.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.1]", CAT_IP_BLOCK },
+	{ "550 5.7.1 Reverse DNS lookup failed for host 192.0.2.1", CAT_IP_BLOCK },
+	{ "554 5.7.1 No PTR record found for 192.0.2.1", CAT_IP_BLOCK },
+	{ "550 Rejected: rDNS check failed for 192.0.2.1", CAT_IP_BLOCK },
+	{ "550 5.7.1 Client IP 192.0.2.1 fails FCrDNS", CAT_IP_BLOCK },
+	{ "451 4.7.1 Your IP address has no reverse DNS (rDNS) record; try again later", CAT_IP_BLOCK },
+	{ "550 5.7.1 Message rejected due to poor reputation of the sending IP 192.0.2.1", CAT_IP_BLOCK },
+	/* refusals at greeting */
+	{ "554 mx.example.com ESMTP Service unavailable; Client host [192.0.2.1] blocked", CAT_IP_BLOCK },
+	{ "554 Your access to this mail system has been rejected due to the sending MTA's poor reputation. If you believe that this failure is in error, please contact the intended recipient via alternate means.", CAT_IP_BLOCK },
+	{ "554 Your access to this mail system has been rejected", CAT_IP_BLOCK },
+	{ "421 4.7.0 mx.example.com Error: too many connections from your IP 192.0.2.1", CAT_RATE_LIMITED },
+	{ "421 Too many concurrent SMTP connections from this IP address; please try again later.", CAT_RATE_LIMITED },
+	/* greylisting */
+	{ "450 4.2.0 <a@example.com>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.com.html", CAT_GREYLISTING },
+	{ "451 4.7.1 Greylisting in action, please come back later", CAT_GREYLISTING },
+	{ "451 Greylisted - try again later", CAT_GREYLISTING },
+	{ "451 Please try again later", CAT_GREYLISTING },
+	{ "450 4.7.1 <a@example.com>: Recipient address rejected: Greylisted for 300 seconds", CAT_GREYLISTING },
+	{ "451 4.7.1 Greylisted for 5 minutes (sqlgrey)", CAT_GREYLISTING },
+	{ "451 4.7.1 <a@example.com>: Recipient address rejected: policyd-weight: greylisted, please try again later", CAT_GREYLISTING },
+	/* rate limits */
+	{ "452 4.5.3 Too many messages, slow down", CAT_RATE_LIMITED },
+	{ "450 4.7.1 Too many messages from 192.0.2.1 in the last hour", CAT_RATE_LIMITED },
+	{ "421 4.4.5 Throttled: too many connections from your network", CAT_RATE_LIMITED },
+	{ "451 4.7.1 You have exceeded the maximum number of messages per hour", CAT_RATE_LIMITED },
+	{ "450 4.7.1 Rate limit exceeded, try again later", CAT_RATE_LIMITED },
+	{ "451 4.7.1 Try again later: rate of messages from your IP is too high", CAT_RATE_LIMITED },
+	{ "421 4.7.0 Please slow down and try again later", CAT_RATE_LIMITED },
+	{ "451 4.7.1 Message rate exceeded for 192.0.2.1, try again later", CAT_RATE_LIMITED },
+};
+
+/*
+ * A reply about one recipient is never a block, whatever else it says: the
+ * recipient's category wins, and an X.1.* / X.2.* status is never ip_block.
+ */
+static const struct reply_case recipient_replies[] = {
+	{ "550 5.1.1 <a@example.com>: Recipient address rejected: User unknown in local recipient table", CAT_INVALID_RECIPIENT },
+	{ "550 5.1.1 User unknown - your IP 192.0.2.1 is listed in bl.spamcop.net", CAT_INVALID_RECIPIENT },
+	{ "452 4.2.2 Mailbox full, sending IP blocked", CAT_MAILBOX_FULL },
+	{ "552 5.2.2 <a@example.com>: mailbox full; client host rejected", CAT_MAILBOX_FULL },
+	{ "550 5.2.1 Mailbox disabled; poor reputation", CAT_MAILBOX_INACTIVE },
+	{ "550 5.1.1 <a@example.com>: Recipient address rejected: blocked using zen.spamhaus.org", CAT_INVALID_RECIPIENT },
+	{ "550 5.1.10 RESOLVER.ADR.RecipientNotFound; banned sending IP", CAT_INVALID_RECIPIENT },
+	{ "550 <a@example.com>: Recipient address rejected: User unknown; Client host [192.0.2.1] blocked using zen.spamhaus.org", CAT_INVALID_RECIPIENT },
+	{ "550 Mailbox quota exceeded for a@example.com (RBL)", CAT_MAILBOX_FULL },
+	{ "554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException", CAT_MAILBOX_FULL },
+};
+
+static void
+check_table(const struct reply_case *v, size_t n, const char *what)
+{
+	size_t bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		enum reply_category got = classify_line(rules, v[i].line);
+
+		if (got != v[i].want) {
+			print_message("%s %zu: got %s want %s: %s\n", what, i,
+			    classify_category_name(got),
+			    classify_category_name(v[i].want), v[i].line);
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
+static void
+test_block_replies(void **state)
+{
+	(void)state;
+	check_table(block_replies, sizeof(block_replies) / sizeof(block_replies[0]),
+	    "block");
+}
+
+static void
+test_recipient_never_block(void **state)
+{
+	(void)state;
+	check_table(recipient_replies,
+	    sizeof(recipient_replies) / sizeof(recipient_replies[0]), "recipient");
+	/* And never block, whatever the category: with 4xx and 5xx. */
+	for (size_t i = 0; i < sizeof(recipient_replies) /
+	    sizeof(recipient_replies[0]); i++)
+		assert_int_not_equal(classify_action(classify_line(rules,
+		    recipient_replies[i].line), 550), ACTION_BLOCK);
+}
 
 static void
 test_replies(void **state)
@@ -447,6 +602,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_block_replies),
+		cmocka_unit_test(test_recipient_never_block),
 		cmocka_unit_test(test_actions),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_code_fallbacks),
