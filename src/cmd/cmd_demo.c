@@ -4,8 +4,10 @@
  * serve` on a temporary SQLite database, then drives them with the same CLI
  * an operator uses (each command is printed before it runs): a three-IP
  * stream, routes to the simulated providers, a list of thousands of members,
- * a mailing sent with live progress, then the streams report. It leaves the
- * API address on screen and stops both daemons cleanly on Ctrl-C.
+ * a mailing sent with live progress, then the streams report; one provider
+ * blocks one of the IPs and lifts the block later, so the demo shows the
+ * block found, routed around, probed and released. It leaves the API
+ * address on screen and stops both daemons cleanly on Ctrl-C.
  */
 #include "cmd/cmd_demo.h"
 
@@ -26,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/client.h"
+#include "engine/settings.h"
 #include "util/str.h"
 
 static const char demo_usage[] =
@@ -180,6 +184,45 @@ demo_wait_ready(pid_t serve, const char *conf)
 	return -1;
 }
 
+/* Standing blocks, through the API; -1 if the daemon does not answer. */
+static int
+demo_standing_blocks(const char *conf)
+{
+	struct settings cfg;
+	char err[512];
+	json_t *out = NULL;
+	int n = -1;
+
+	settings_defaults(&cfg);
+	if (settings_load(&cfg, conf, err, sizeof(err)) == 0 &&
+	    client_call(&cfg, "GET", "/api/v1/blocks", NULL, 0, NULL, &out, err,
+	    sizeof(err)) == 0)
+		n = (int)json_array_size(json_object_get(out, "blocks"));
+	json_decref(out);
+	settings_fini(&cfg);
+	return n;
+}
+
+/* Wait (at most a minute) for the probes to release every block. */
+static void
+demo_wait_release(const char *conf)
+{
+	int n = demo_standing_blocks(conf);
+
+	if (n <= 0)
+		return;
+	printf("\n%d block(s) standing; the daemon probes them every 5 s "
+	    "(the provider lifts its block 20 s after it started)...\n", n);
+	fflush(stdout);
+	for (int i = 0; i < 60 && !demo_interrupted; i++) {
+		sleep(1);
+		if ((n = demo_standing_blocks(conf)) == 0) {
+			printf("every block released by a probe\n");
+			return;
+		}
+	}
+}
+
 static const char *const demo_domains[] = {
 	"inbox.test", "mail.inbox.test", "blockmail.test", "greylist.test",
 	"ratelimit.test", "unknown.test",
@@ -267,6 +310,7 @@ cmd_demo(int argc, char **argv)
 	    "[delivery]\nbounce_domain = bounces.demo.sluice.test\n"
 	    "retry_schedule = 5s, 10s, 20s\nmax_age = 10m\nidle = 2s\n"
 	    "greylist_interval = 6s\n\n"
+	    "[blocks]\nprobe_interval = 5s\n\n"
 	    "[timeouts]\nconnect = 5s\ngreeting = 10s\n",
 	    dir, port) < 0)
 		goto out;
@@ -276,7 +320,7 @@ cmd_demo(int argc, char **argv)
 	    "[provider inbox]\ndomains = inbox.test, mail.inbox.test\n"
 	    "mx = 127.0.0.21:2525, 127.0.0.22:2525\nlatency_ms = 2\n\n"
 	    "[provider blockmail]\ndomains = blockmail.test\nmx = 127.0.0.23:2525\n"
-	    "block = 127.0.0.12 at=rcpt unblock_after=30 text=\"554 5.7.1 Service unavailable; Client host [127.0.0.12] blocked using zen.spamhaus.org\"\n\n"
+	    "block = 127.0.0.12 at=rcpt unblock_after=20 text=\"554 5.7.1 Service unavailable; Client host [127.0.0.12] blocked using zen.spamhaus.org\"\n\n"
 	    "[provider greylist]\ndomains = greylist.test\nmx = 127.0.0.24:2525\ngreylist = 5\n\n"
 	    "[provider ratelimit]\ndomains = ratelimit.test\nmx = 127.0.0.25:2525\nrate_limit = 100/5\n\n"
 	    "[provider unknown]\ndomains = unknown.test\nmx = 127.0.0.26:2525\n"
@@ -339,7 +383,12 @@ cmd_demo(int argc, char **argv)
 		goto out;
 	}
 	demo_run("report", "streams", NULL);
-	demo_run("attempts", "--limit", "8", NULL);
+	/* The block blockmail.test put on 127.0.0.12: found, routed around,
+	 * probed every 5 s, released by a probe once the provider lifted it. */
+	demo_run("blocks", NULL);
+	demo_wait_release(conf);
+	demo_run("blocks", "--released", NULL);
+	demo_run("attempts", "--domain", "blockmail.test", "--limit", "6", NULL);
 	rc = 0;
 	printf("\nAdmin API: http://127.0.0.1:%d/api/v1/ (bearer token in %s/admin.token)\n",
 	    port, dir);
