@@ -125,6 +125,7 @@ engine_free(struct engine *e)
 		SSL_CTX_free(e->ssl);
 	classify_rules_free(e->rules);
 	block_engine_fini(e);
+	limit_engine_fini(e);
 	pthread_mutex_destroy(&e->call_lock);
 	pthread_cond_destroy(&e->call_cond);
 	free(e);
@@ -142,6 +143,7 @@ engine_start(struct engine *e)
 	}
 	if (n > 0)
 		log_info("engine", "event=recovered inflight=%lld", (long long)n);
+	limit_engine_reload(e);
 	block_engine_reload(e, time_now_ms());
 	event_add(e->tick_ev, &tv);
 	event_active(e->tick_ev, EV_TIMEOUT, 0);
@@ -288,6 +290,7 @@ engine_tick_cb(evutil_socket_t fd, short what, void *arg)
 		e->dirty = false;
 		engine_streams_reload(e);
 		route_forget_static(e);
+		limit_engine_reload(e);
 		block_engine_reload(e, now);
 		pump_reload(e);
 	}
@@ -517,6 +520,15 @@ engine_explain_json(struct engine *e, int64_t mailing_id, const char *email,
 		snprintf(reason, sizeof(reason),
 		    "domain %s partly blocked for stream %s: %lld of %lld pairs blocked; sending on the others",
 		    domain, m->stream->name, (long long)blocked, (long long)pairs);
+	} else if (json_is_object(json_object_get(d, "limit"))) {
+		json_t *l = json_object_get(d, "limit");
+		json_int_t at = json_integer_value(json_object_get(l, "retry_at"));
+		if (at > 0)
+			engine_fmt_in(at - time_now_ms(), in, sizeof(in));
+		snprintf(reason, sizeof(reason), "waiting for a slot: %s%s%s",
+		    json_string_value(json_object_get(l, "why")),
+		    at > 0 ? "; next slot in " : "; a slot opens when a session closes",
+		    at > 0 ? in : "");
 	} else {
 		json_decref(d);
 		return json_object();

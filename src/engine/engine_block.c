@@ -571,7 +571,7 @@ block_domain_json(struct engine *e, const char *stream, const char *domain,
 	struct fullblock *fb;
 	struct block_coverage c;
 	const char *status;
-	json_t *mx = json_array();
+	json_t *mx = json_array(), *limit;
 
 	snprintf(key, sizeof(key), "%s\t%s", stream, domain);
 	fb = dict_get(e->fullblocked, key);
@@ -601,7 +601,14 @@ block_domain_json(struct engine *e, const char *stream, const char *domain,
 	} else {
 		status = "deferred";
 	}
-	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:I}", "domain", domain, "stream",
+	/* A hold by a limit seen in the last 30 s still says why it waits. */
+	if (dq && dq->hold_at && time_now_ms() - dq->hold_at < 30000)
+		limit = json_pack("{s:s,s:I}", "why", dq->hold, "retry_at",
+		    (json_int_t)dq->hold_until);
+	else
+		limit = json_null();
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:I,s:o}", "domain", domain, "stream",
 	    stream, "status", status, "pairs", (json_int_t)c.pairs, "pairs_blocked",
-	    (json_int_t)c.blocked, "mx", mx, "next_probe", (json_int_t)c.next_probe);
+	    (json_int_t)c.blocked, "mx", mx, "next_probe", (json_int_t)c.next_probe,
+	    "limit", limit);
 }

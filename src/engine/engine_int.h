@@ -26,6 +26,7 @@
 #include "net/dns.h"
 #include "policy/block.h"
 #include "policy/classify.h"
+#include "policy/limit.h"
 #include "net/smtpc.h"
 #include "util/dict.h"
 #include "util/timeutil.h"
@@ -62,6 +63,7 @@ struct mctx {
 	struct tmpl *tmpl;
 	struct sctx *stream;
 	char list[128];
+	char sender_domain[256]; /* the list's From domain: limit sources */
 	bool active;         /* state "sending"; false: drain and forget */
 	bool seen;           /* reload bookkeeping */
 	size_t inmem;        /* recipients in memory */
@@ -91,6 +93,10 @@ struct dq {
 	int lookups;         /* DNS lookups in flight for this queue */
 	bool in_ready;       /* on engine->ready */
 	bool static_route;
+	/* why no session opened or no message went out (limits), for explain */
+	char hold[200];
+	msec_t hold_at;      /* when it was seen; 0: not held */
+	msec_t hold_until;   /* 0: until a session closes */
 };
 TAILQ_HEAD(dq_list, dq);
 
@@ -115,6 +121,7 @@ struct pair {
 	int failures;        /* consecutive setup failures */
 	char last_error[512];
 	int last_code;
+	struct limit_window win; /* lowered after rate_limited replies */
 };
 
 enum conn_state { CONN_OPENING, CONN_IDLE, CONN_BUSY, CONN_CLOSING };
@@ -133,6 +140,9 @@ struct conn {
 	msec_t started;      /* current transaction */
 	int messages;
 	struct event *idle_ev;
+	int64_t limit_ids[LIMIT_MATCH_MAX]; /* budgets this session counts in */
+	size_t nlimit_ids;
+	int64_t mpc;         /* messages per connection, 0: unlimited */
 };
 
 struct engine {
@@ -152,6 +162,8 @@ struct engine {
 	struct dq_list ready;    /* queues with recipients */
 	struct dict *dests;      /* "ip:port" -> struct dest */
 	struct dict *pairs;      /* "src|ip:port" -> struct pair */
+
+	struct limitset *limits;   /* engine_limit.c */
 
 	/* blocks (engine_block.c) */
 	struct block_table *blocks;
@@ -248,6 +260,28 @@ void block_probe_run(struct engine *e, msec_t now);
 json_t *block_domain_json(struct engine *e, const char *stream, const char *domain,
     struct dq *dq);
 
+/* engine_limit.c */
+void limit_engine_reload(struct engine *e);
+void limit_engine_fini(struct engine *e);
+/* The limits matching a session of pair p for queue dq (sender: the head
+ * recipient's list domain). */
+size_t limit_ids_for(struct engine *e, const struct pair *p, const struct dq *dq,
+    const char *sender, int64_t *ids);
+/* May a session open on p for dq now? If not, dq->hold says why. */
+bool limit_may_open(struct engine *e, struct pair *p, struct dq *dq, msec_t now);
+void limit_opened(struct engine *e, struct conn *c, struct dq *dq);
+void limit_closed(struct engine *e, struct conn *c);
+/* May session c carry rc now (same budgets, messages per hour, messages
+ * per connection)? If not, the queue's hold says why. */
+bool limit_may_send(struct engine *e, struct conn *c, struct dq *dq,
+    const struct rcpt *rc, msec_t now);
+void limit_sent(struct engine *e, struct conn *c, msec_t now);
+/* The greylist strategy for a recipient's attempt on pair p. */
+void limit_greylist_for(struct engine *e, const struct rcpt *rc, const struct pair *p,
+    struct retry_greylist *g);
+void limit_rate_limited(struct engine *e, struct pair *p, msec_t now);
+void limit_delivered(struct engine *e, struct pair *p);
+
 /* engine_verdict.c */
 struct verdict_in {
 	const char *stage;
@@ -259,6 +293,7 @@ struct verdict_in {
 	const char *mx_host;
 	const char *mx_ip;
 	int duration_ms;
+	struct pair *pair;   /* the pair of the session, NULL if none */
 };
 void verdict_apply(struct engine *e, struct rcpt *rc, const struct verdict_in *in,
     msec_t now);

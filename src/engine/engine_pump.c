@@ -97,6 +97,10 @@ pump_reload(struct engine *e)
 		m->tmpl = t;
 		m->stream = engine_stream(e, ms[i].stream);
 		str_copy(m->list, ms[i].list, sizeof(m->list));
+		{
+			const char *at = strrchr(ms[i].from ? ms[i].from : "", '@');
+			str_copy(m->sender_domain, at ? at + 1 : "", sizeof(m->sender_domain));
+		}
 		m->active = true;
 		m->seen = true;
 		TAILQ_INSERT_TAIL(&e->mailings, m, link);

@@ -180,12 +180,6 @@ sched_take(struct dq *dq, const char *src)
 	return rc;
 }
 
-static int
-sched_limit(struct engine *e, const struct pair *p)
-{
-	return (int)e->cfg->default_simultaneous;
-}
-
 /* ---- sessions ------------------------------------------------------------ */
 
 static void conn_ready_cb(struct smtpc *s, void *arg);
@@ -224,6 +218,7 @@ conn_free(struct conn *c)
 	LIST_REMOVE(c, all_link);
 	e->nconns--;
 	c->p->nconn--;
+	limit_closed(e, c);
 	if (c->idle_ev)
 		event_free(c->idle_ev);
 	smtpc_free(c->s);
@@ -297,6 +292,7 @@ sched_open(struct engine *e, struct pair *p, struct dq *dq, msec_t now)
 	e->nconns++;
 	p->nconn++;
 	dq->opening++;
+	limit_opened(e, c, dq);
 	e->n_sessions++;
 	log_debug("sched", "event=open src=%s mx=%s:%d domain=%s nconn=%d", p->src,
 	    p->dest->ip, p->dest->port, dq->domain, p->nconn);
@@ -348,7 +344,7 @@ conn_send(struct conn *c, struct rcpt *rc)
 			.text = msg.len >= msg.max ? "personalised message too large" :
 			    "message could not be handed to the session",
 			.source_ip = c->p->src, .mx_host = c->p->dest->host,
-			.mx_ip = c->p->dest->ip,
+			.mx_ip = c->p->dest->ip, .pair = c->p,
 		};
 		c->cur = NULL;
 		buf_fini(&msg);
@@ -359,6 +355,19 @@ conn_send(struct conn *c, struct rcpt *rc)
 	}
 	buf_fini(&msg);
 	e->n_attempts++;
+	limit_sent(e, c, now);
+}
+
+/* The next recipient of dq for session c, if its limits let it go now. */
+static struct rcpt *
+sched_take_for(struct conn *c, struct dq *dq, msec_t now)
+{
+	struct rcpt *head = TAILQ_FIRST(&dq->rcpts);
+
+	if (head == NULL || dq->route != ROUTE_OK || !sched_dq_has_dest(dq, c->p->dest) ||
+	    !limit_may_send(c->e, c, dq, head, now))
+		return NULL;
+	return sched_take(dq, c->p->src);
 }
 
 /* Find work for a session that is ready or just finished a transaction:
@@ -371,16 +380,16 @@ conn_next_work(struct conn *c, struct dq *prefer)
 	struct dest *d = c->p->dest;
 	struct rcpt *rc = NULL;
 	struct timeval tv = { e->cfg->idle_s, 0 };
+	msec_t now = time_now_ms();
+	bool spent = c->mpc > 0 && c->messages >= c->mpc;
 
-	if (!e->stopping && !block_pair_is_blocked(e, c->p)) {
-		if (prefer && prefer->n > 0 && prefer->route == ROUTE_OK &&
-		    sched_dq_has_dest(prefer, d))
-			rc = sched_take(prefer, c->p->src);
+	if (!e->stopping && !spent && !block_pair_is_blocked(e, c->p)) {
+		if (prefer && prefer->n > 0)
+			rc = sched_take_for(c, prefer, now);
 		for (size_t i = 0; rc == NULL && i < d->ndqs; i++) {
 			struct dq *dq = d->dqs[i];
-			if (dq->n > 0 && dq->route == ROUTE_OK &&
-			    sched_stream_has_ip(dq->stream, c->p->src))
-				rc = sched_take(dq, c->p->src);
+			if (dq->n > 0 && sched_stream_has_ip(dq->stream, c->p->src))
+				rc = sched_take_for(c, dq, now);
 		}
 	}
 	if (rc) {
@@ -389,9 +398,11 @@ conn_next_work(struct conn *c, struct dq *prefer)
 		conn_send(c, rc);
 		return;
 	}
-	if (e->stopping || block_pair_is_blocked(e, c->p)) {
+	if (e->stopping || spent || block_pair_is_blocked(e, c->p)) {
 		c->state = CONN_CLOSING;
 		smtpc_quit(c->s);
+		if (spent)
+			engine_sched_soon(e); /* a new session takes over */
 		return;
 	}
 	c->state = CONN_IDLE;
@@ -435,6 +446,7 @@ conn_done_cb(struct smtpc *s, const struct smtpc_result *r, void *arg)
 		.mx_host = c->p->dest->host,
 		.mx_ip = c->p->dest->ip,
 		.duration_ms = r->duration_ms,
+		.pair = c->p,
 	};
 
 	c->cur = NULL;
@@ -479,9 +491,13 @@ conn_closed_cb(struct smtpc *s, const struct smtpc_result *r, void *arg)
 			p->last_code = r->reply.code;
 		}
 		str_copy(p->last_error, error, sizeof(p->last_error));
-		if (!r->net_error)
+		if (!r->net_error) {
 			block_on_refusal(e, p, c->stream, c->opener ? c->opener->domain : "",
 			    r->reply.code, r->reply.enhanced, r->reply.text, now);
+			if (classify_reply(e->rules, r->reply.code, r->reply.enhanced,
+			    r->reply.text) == CAT_RATE_LIMITED)
+				limit_rate_limited(e, p, now);
+		}
 		log_info("sched", "event=session_failed src=%s mx=%s:%d stage=%s rest_ms=%lld error=\"%s\"",
 		    p->src, p->dest->ip, p->dest->port, smtpc_stage_name(r->stage),
 		    (long long)rest, r->net_error ? r->error : r->reply.text);
@@ -495,6 +511,7 @@ conn_closed_cb(struct smtpc *s, const struct smtpc_result *r, void *arg)
 			.stage = smtpc_stage_name(r->stage), .net_error = true,
 			.text = error[0] ? error : "session closed",
 			.source_ip = p->src, .mx_host = p->dest->host, .mx_ip = p->dest->ip,
+			.pair = p,
 		};
 		c->cur = NULL;
 		verdict_apply(e, rc, &in, now);
@@ -506,16 +523,22 @@ conn_closed_cb(struct smtpc *s, const struct smtpc_result *r, void *arg)
 
 /* ---- the scheduler ---------------------------------------------------- */
 
+/* An idle session that can carry dq's next recipient now. */
 static struct conn *
-sched_find_idle(struct engine *e, struct dq *dq, msec_t now)
+sched_find_idle(struct engine *e, struct dq *dq, msec_t now, struct rcpt **rcp)
 {
 	const struct sctx *s = dq->stream;
+	struct conn *c;
 
 	for (size_t d = 0; d < dq->ndests; d++) {
 		for (size_t i = 0; i < s->nips; i++) {
 			struct pair *p = sched_pair_find(e, s->ips[i].ip, dq->dests[d]);
-			if (p && !TAILQ_EMPTY(&p->idle) && !block_pair_is_blocked(e, p))
-				return TAILQ_FIRST(&p->idle);
+			if (p == NULL || TAILQ_EMPTY(&p->idle) || block_pair_is_blocked(e, p))
+				continue;
+			TAILQ_FOREACH(c, &p->idle, idle_link) {
+				if ((*rcp = sched_take_for(c, dq, now)) != NULL)
+					return c;
+			}
 		}
 	}
 	return NULL;
@@ -551,9 +574,9 @@ sched_pick_pair(struct engine *e, struct dq *dq, msec_t now, bool *all_down)
 				if (p->down_until > now || block_pair_is_blocked(e, p))
 					continue;
 				group_up = true;
-				if (p->nconn >= sched_limit(e, p))
-					continue;
 				if (sticky && strcmp(p->src, sticky) != 0)
+					continue;
+				if (!limit_may_open(e, p, dq, now))
 					continue;
 				if (best == NULL || p->nconn < best->nconn)
 					best = p;
@@ -637,14 +660,12 @@ sched_dq_run(struct engine *e, struct dq *dq, msec_t now)
 		return;
 	}
 	while (dq->n > 0) {
-		struct conn *c = sched_find_idle(e, dq, now);
+		struct rcpt *rc = NULL;
+		struct conn *c = sched_find_idle(e, dq, now, &rc);
 		struct pair *p;
 		bool all_down;
 
 		if (c) {
-			struct rcpt *rc = sched_take(dq, c->p->src);
-			if (rc == NULL)
-				break;
 			TAILQ_REMOVE(&c->p->idle, c, idle_link);
 			evtimer_del(c->idle_ev);
 			conn_send(c, rc);

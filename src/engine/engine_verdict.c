@@ -63,13 +63,12 @@ verdict_apply(struct engine *e, struct rcpt *rc, const struct verdict_in *in,
 	case ACTION_DELIVER:
 		state = "sent";
 		e->n_sent++;
+		if (in->pair)
+			limit_delivered(e, in->pair);
 		break;
 	case ACTION_GREYLIST: {
-		struct retry_greylist g = {
-			.interval_s = cfg->greylist_interval_s,
-			.fn = (enum retry_greylist_fn)retry_greylist_fn_parse(cfg->greylist_function),
-			.max_s = cfg->greylist_max_s,
-		};
+		struct retry_greylist g;
+		limit_greylist_for(e, rc, in->pair, &g);
 		next_at = retry_greylist(&g, attempts, now);
 		if (cfg->max_age_s > 0 && next_at > rc->r.created + cfg->max_age_s * 1000)
 			expired = true;
@@ -77,8 +76,16 @@ verdict_apply(struct engine *e, struct rcpt *rc, const struct verdict_in *in,
 		state = expired ? "expired" : "deferred";
 		break;
 	}
-	case ACTION_RETRY:
 	case ACTION_RATE_LIMIT:
+		/* The pair's concurrency drops; the recipient waits the first
+		 * retry interval, whatever its attempt count. */
+		if (in->pair)
+			limit_rate_limited(e, in->pair, now);
+		next_at = now + retry_interval(&rp, 1) * 1000;
+		expired = cfg->max_age_s > 0 && next_at > rc->r.created + cfg->max_age_s * 1000;
+		state = expired ? "expired" : "deferred";
+		break;
+	case ACTION_RETRY:
 	case ACTION_BLOCK:
 		next_at = retry_next(&rp, attempts, rc->r.created, now, &expired);
 		state = expired ? "expired" : "deferred";
