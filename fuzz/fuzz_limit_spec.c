@@ -136,7 +136,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *buf = xmalloc(size + 1), *line, *next;
 	struct fuzz_rec *recs = xcalloc(FUZZ_LINES, sizeof(*recs));
 	struct limitset *ls = limitset_new();
-	struct limit_window w = { 0, 0, 0 };
+	struct limit_window w = { .cap = 0 };
 	size_t nrec = 0;
 
 	memcpy(buf, data, size);

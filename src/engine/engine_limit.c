@@ -115,6 +115,15 @@ limit_may_open(struct engine *e, struct pair *p, struct dq *dq, msec_t now)
 	struct limit_verdict v;
 	int allowed = limit_window_allowed(&p->win, (int)e->cfg->default_simultaneous);
 
+	if (limit_window_is_paused(&p->win, now)) {
+		memset(&v, 0, sizeof(v));
+		snprintf(v.why, sizeof(v.why),
+		    "rate limited by the receiver: %s -> %s paused after %d replies in a row",
+		    p->src, p->dest->ip, p->win.strikes);
+		v.retry_at = p->win.paused_until;
+		limit_hold(dq, &v, now);
+		return false;
+	}
 	if (p->win.cap > 0 && p->nconn >= allowed) {
 		memset(&v, 0, sizeof(v));
 		snprintf(v.why, sizeof(v.why),
@@ -158,6 +167,8 @@ limit_may_send(struct engine *e, struct conn *c, struct dq *dq, const struct rcp
 
 	if (c->mpc > 0 && c->messages >= c->mpc)
 		return false; /* the session closes; a new one opens */
+	if (limit_window_is_paused(&c->p->win, now))
+		return false;
 	n = limit_ids_for(e, c->p, dq, rc ? rc->m->sender_domain : "", ids);
 	if (n != c->nlimit_ids || memcmp(ids, c->limit_ids, n * sizeof(*ids)) != 0)
 		return false; /* other budgets: another session */
@@ -209,18 +220,24 @@ limit_rate_limited(struct engine *e, struct pair *p, msec_t now)
 	int before = limit_window_allowed(&p->win, (int)e->cfg->default_simultaneous);
 
 	limit_window_backoff(&p->win, p->nconn, now);
-	log_info("limit", "event=rate_limited src=%s mx=%s sessions=%d allowed_before=%d allowed=%d",
+	log_info("limit", "event=rate_limited src=%s mx=%s sessions=%d allowed_before=%d allowed=%d pause_ms=%lld",
 	    p->src, p->dest->ip, p->nconn, before,
-	    limit_window_allowed(&p->win, (int)e->cfg->default_simultaneous));
+	    limit_window_allowed(&p->win, (int)e->cfg->default_simultaneous),
+	    (long long)(p->win.paused_until - now));
 }
 
 void
 limit_delivered(struct engine *e, struct pair *p)
 {
-	if (p->win.cap == 0)
-		return;
+	int before = p->win.cap;
+
 	limit_window_success(&p->win, (int)e->cfg->default_simultaneous);
+	if (before == 0 || p->win.cap == before)
+		return;
 	if (p->win.cap == 0)
 		log_info("limit", "event=rate_limit_recovered src=%s mx=%s", p->src,
 		    p->dest->ip);
+	else
+		log_info("limit", "event=rate_limit_window src=%s mx=%s allowed=%d", p->src,
+		    p->dest->ip, p->win.cap);
 }

@@ -77,14 +77,11 @@ verdict_apply(struct engine *e, struct rcpt *rc, const struct verdict_in *in,
 		break;
 	}
 	case ACTION_RATE_LIMIT:
-		/* The pair's concurrency drops; the recipient waits the first
-		 * retry interval, whatever its attempt count. */
+		/* The pair slows down (fewer sessions, a pause); the recipient
+		 * waits on the retry schedule. */
 		if (in->pair)
 			limit_rate_limited(e, in->pair, now);
-		next_at = now + retry_interval(&rp, 1) * 1000;
-		expired = cfg->max_age_s > 0 && next_at > rc->r.created + cfg->max_age_s * 1000;
-		state = expired ? "expired" : "deferred";
-		break;
+		/* FALLTHROUGH */
 	case ACTION_RETRY:
 	case ACTION_BLOCK:
 		next_at = retry_next(&rp, attempts, rc->r.created, now, &expired);

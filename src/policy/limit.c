@@ -1006,11 +1006,24 @@ limit_window_backoff(struct limit_window *w, int open, msec_t now)
 	}
 	w->cap = cap;
 	w->successes = 0;
+	/* Pause the pair too: fewer sessions alone do not slow a receiver that
+	 * counts messages. 1 s, doubling with each reply in a row, 5 min at most. */
+	w->strikes = w->strikes < 20 ? w->strikes + 1 : 20;
+	w->paused_until = now + ((msec_t)LIMIT_PAUSE_MIN_MS << (w->strikes - 1));
+	if (w->paused_until > now + LIMIT_PAUSE_MAX_MS)
+		w->paused_until = now + LIMIT_PAUSE_MAX_MS;
+}
+
+bool
+limit_window_is_paused(const struct limit_window *w, msec_t now)
+{
+	return w != NULL && w->paused_until > now;
 }
 
 void
 limit_window_success(struct limit_window *w, int ceiling)
 {
+	w->strikes = 0;
 	if (w->cap <= 0)
 		return;
 	if (++w->successes < w->cap)

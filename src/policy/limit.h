@@ -147,18 +147,27 @@ bool limit_glob_matches(const char *pattern, const char *s);
 
 /* ---- adaptive window after rate_limited replies ---------------------- */
 
+#define LIMIT_PAUSE_MIN_MS 1000
+#define LIMIT_PAUSE_MAX_MS 300000
+
 struct limit_window {
 	int cap;         /* 0: no reduction in force */
 	int successes;   /* since the last change */
 	msec_t since;    /* when the reduction began */
+	int strikes;     /* rate_limited replies in a row */
+	msec_t paused_until; /* no new transaction on the pair before this */
 };
 
 /* A rate_limited reply on a pair with `open` sessions: cap becomes
- * max(1, open / 2) (or half the current cap, whichever is lower). */
+ * max(1, open / 2) (or half the current cap, whichever is lower), and the
+ * pair pauses: 1 s after the first reply in a row, doubling with each
+ * further one, 5 min at most. A success ends the run of replies. */
 void limit_window_backoff(struct limit_window *w, int open, msec_t now);
 /* A successful delivery: after `cap` successes the cap grows by one; when
  * it reaches ceiling the reduction ends (cap 0). */
 void limit_window_success(struct limit_window *w, int ceiling);
+/* Is the pair paused after rate_limited replies? */
+bool limit_window_is_paused(const struct limit_window *w, msec_t now);
 /* The concurrency allowed: ceiling when no reduction, else min(cap, ceiling). */
 int limit_window_allowed(const struct limit_window *w, int ceiling);
 

@@ -654,8 +654,10 @@ static const struct win_step win_steps[] = {
 static void
 test_window(void **state)
 {
-	struct limit_window w = { 0, 0, 0 };
+	struct limit_window w;
 	int successes = 0;
+
+	memset(&w, 0, sizeof(w));
 
 	(void)state;
 	assert_int_equal(limit_window_allowed(&w, 10), 10);
@@ -834,6 +836,28 @@ test_describe(void **state)
 	limitset_free(ls);
 }
 
+static void
+test_window_pause(void **state)
+{
+	struct limit_window w;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	assert_false(limit_window_is_paused(&w, 0));
+	limit_window_backoff(&w, 10, 1000);
+	assert_true(limit_window_is_paused(&w, 1999));
+	assert_false(limit_window_is_paused(&w, 2000));     /* 1 s */
+	limit_window_backoff(&w, 5, 2000);
+	assert_true(limit_window_is_paused(&w, 3999));
+	assert_false(limit_window_is_paused(&w, 4000));     /* 2 s */
+	for (int i = 0; i < 30; i++)
+		limit_window_backoff(&w, 1, 10000);
+	assert_int_equal(w.paused_until, 10000 + LIMIT_PAUSE_MAX_MS); /* capped */
+	limit_window_success(&w, 10);                       /* the run ends */
+	limit_window_backoff(&w, 1, 20000);
+	assert_int_equal(w.paused_until, 21000);
+}
+
 int
 main(void)
 {
@@ -851,6 +875,7 @@ main(void)
 		cmocka_unit_test(test_carry_same_rate),
 		cmocka_unit_test(test_greylist),
 		cmocka_unit_test(test_window),
+		cmocka_unit_test(test_window_pause),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_add_errors),
 		cmocka_unit_test(test_describe),
