@@ -459,12 +459,15 @@ engine_mailing_json(struct engine *e, int64_t mailing_id)
 	skip = block_skip_list(e, m->stream->name, &n);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(blocked, json_string(skip[i]));
-	/* Nothing in memory, nothing due, and domains fully blocked: what is
-	 * left waits on blocks. */
-	if (n > 0 && m->inmem == 0) {
+	/* Every recipient still waiting is in a fully blocked domain. */
+	if (n > 0) {
 		struct store_counts c;
+		int64_t nblocked = 0, k;
+		for (size_t i = 0; i < n; i++)
+			if (store_mailing_domain_waiting(e->st, m->id, skip[i], &k) == 0)
+				nblocked += k;
 		if (store_mailing_counts(e->st, m->id, &c) == 0 && c.inflight == 0 &&
-		    c.pending + c.deferred > 0)
+		    c.pending + c.deferred > 0 && nblocked == c.pending + c.deferred)
 			waiting = true;
 	}
 	return json_pack("{s:b,s:o,s:I}", "waiting_on_blocks", waiting, "blocked_domains",

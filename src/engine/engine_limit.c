@@ -118,8 +118,8 @@ limit_may_open(struct engine *e, struct pair *p, struct dq *dq, msec_t now)
 	if (limit_window_is_paused(&p->win, now)) {
 		memset(&v, 0, sizeof(v));
 		snprintf(v.why, sizeof(v.why),
-		    "rate limited by the receiver: %s -> %s paused after %d replies in a row",
-		    p->src, p->dest->ip, p->win.strikes);
+		    "rate limited by the receiver: %s -> %s paused, at most %d sessions",
+		    p->src, p->dest->ip, allowed);
 		v.retry_at = p->win.paused_until;
 		limit_hold(dq, &v, now);
 		return false;

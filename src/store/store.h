@@ -388,6 +388,9 @@ int store_waiting_recipient(struct store *st, const char *stream, const char *do
 /* How many recipients of domain wait in sending mailings on stream. */
 int store_domain_waiting(struct store *st, const char *stream, const char *domain,
     int64_t *count);
+/* How many recipients of one mailing and domain wait (pending/deferred). */
+int store_mailing_domain_waiting(struct store *st, int64_t mailing_id, const char *domain,
+    int64_t *count);
 /* Recipients of the mailing still pending or deferred that were created
  * before cutoff become "expired"; *n how many. */
 int store_mailing_expire(struct store *st, int64_t mailing_id, msec_t cutoff, msec_t now,

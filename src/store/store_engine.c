@@ -60,6 +60,27 @@ store_domain_waiting(struct store *st, const char *stream, const char *domain,
 }
 
 int
+store_mailing_domain_waiting(struct store *st, int64_t mailing_id, const char *domain,
+    int64_t *count)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*count = 0;
+	s = store_prepare(st, "SELECT COUNT(*) FROM recipient WHERE mailing_id = ?1"
+	    " AND domain = ?2 AND state IN ('pending','deferred')");
+	if (s == NULL)
+		return STORE_EIO;
+	sqlite3_bind_int64(s, 1, mailing_id);
+	store_bind_text(s, 2, domain);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*count = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : store_dberr(st, "mailing domain waiting");
+}
+
+int
 store_mailing_expire(struct store *st, int64_t mailing_id, msec_t cutoff, msec_t now,
     int64_t *n)
 {

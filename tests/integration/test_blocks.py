@@ -152,10 +152,21 @@ def main():
         new_conns = [r for r in h.records("connect") if r["mx"].startswith("127.0.0.23:")]
         check(len(new_conns) == len(conns_after), "no session to the fully blocked domain")
 
+        eng = h.mailing(mid)["engine"]
+        check(eng["blocked_domains"] == ["all.test"] and not eng["waiting_on_blocks"],
+              "a mailing with other recipients waiting on retries is not 'waiting on blocks'")
+        h.cli("segment", "add", "l", "onlyall", "--domain", "all.test")
+        mid2 = h.cli("mailing", "send", "l", msg, "--segment", "onlyall", json_out=True)["id"]
+        eng = wait_for("mailing 2 waiting on blocks",
+                       lambda: h.mailing(mid2)["engine"]["waiting_on_blocks"] and h.mailing(mid2)["engine"])
+        check(eng["blocked_domains"] == ["all.test"], "a mailing left with a fully blocked domain is 'waiting on blocks'")
+        check("waiting on blocks" in h.cli("mailing", "show", str(mid2)).stdout, "mailing show says so")
+
         # operator release after the provider stopped blocking.
         time.sleep(max(0, 21 - (time.time() - t_sim)))
         h.cli("block", "release", "--domain", "all.test")
-        wait_for("all.test delivered", lambda: len([r for r in h.received() if r["rcpt"].endswith("@all.test")]) >= 12, 60)
+        wait_for("all.test delivered", lambda: len([r for r in h.received() if r["rcpt"].endswith("@all.test")]) >= 24, 60)
+        check(h.wait_done(mid2, 60)["counts"]["sent"] == 12, "the second mailing completes after the release")
         check(not blocks(h, "--domain", "all.test"), "the operator released every all.test block")
         hist = h.cli("block", "show", str(ball[0]["id"]), json_out=True)
         kinds = [e["kind"] for e in hist["history"]]

@@ -98,7 +98,7 @@ def main():
         with open(msg, "w") as f:
             f.write("From: l@sluice.test\nSubject: limits\n\nbody\n")
 
-        def send(counts, name):
+        def send(counts, name, during=None):
             csv = os.path.join(h.dir, name + ".csv")
             with open(csv, "w") as f:
                 for d, n in counts.items():
@@ -108,7 +108,21 @@ def main():
             h.cli("member", "import", "l", csv)
             h.cli("segment", "add", "l", seg, *sum((["--domain", d] for d in counts), []))
             mid = h.cli("mailing", "send", "l", msg, "--segment", seg, json_out=True)["id"]
+            if during:
+                during(mid)
             return h.wait_done(mid, 300)
+
+        def explain_until(mid, email, words, timeout=20):
+            """explain ADDR until its reason has every one of words."""
+            deadline = time.time() + timeout
+            last = ""
+            while time.time() < deadline:
+                r = h.cli("explain", email, "--mailing", str(mid), json_out=True, check=False)
+                last = r.get("reason", "") if isinstance(r, dict) else ""
+                if all(w in last for w in words):
+                    return last
+                time.sleep(0.2)
+            raise AssertionError("explain %s never said %s (last: %r)" % (email, words, last))
 
         # Phase 1 ------------------------------------------------------------
         m = send({"big.test": 150, "sub.big.test": 50, "a.test": 80, "b.test": 80,
@@ -131,7 +145,13 @@ def main():
 
         # Phase 2 ------------------------------------------------------------
         t0 = time.time()
-        m = send({"e.test": 40, "f.test": 8, "g.test": 5}, "p2")
+        seen = {}
+
+        def explain_f(mid):
+            seen["f"] = explain_until(mid, "p27@f.test", ["limit", "messages per hour", "next slot"])
+        m = send({"e.test": 40, "f.test": 8, "g.test": 5}, "p2", explain_f)
+        print("explain:", seen["f"])
+        check("limit" in seen.get("f", ""), "explain names the limit holding a waiting recipient and the next slot")
         check(m["counts"]["sent"] == 53, "phase 2: everything delivered")
         closes = [r for r in h.records("close") if r["mx"].startswith("127.0.0.28:")]
         msgs_per_conn = [r.get("messages", 0) for r in closes]
@@ -165,7 +185,19 @@ def main():
             check(len({ip for _, ip in tries} | {acc[rcpt][1]}) == 1, "%s: every retry from the same IP" % rcpt)
 
         # Phase 4 ------------------------------------------------------------
-        m = send({"rl.test": 120}, "p4")
+        def report_rl(mid):
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                doms = h.cli("report", "domains", json_out=True)["domains"]
+                hit = [d for d in doms if d["domain"] == "rl.test" and d.get("limit")
+                       and "rate limited" in d["limit"]["why"]]
+                if hit:
+                    seen["rl"] = hit[0]["limit"]["why"]
+                    return
+                time.sleep(0.2)
+        m = send({"rl.test": 120}, "p4", report_rl)
+        print("report domains:", seen.get("rl"))
+        check("rl" in seen, "report domains shows the rate-limit reaction holding rl.test")
         check(m["counts"]["sent"] == 120, "rate-limited recipients all delivered in the end")
         log = h.serve_log()
         lowered = re.findall(r"event=rate_limited src=(\S+) mx=127.0.0.32 sessions=(\d+) allowed_before=(\d+) allowed=(\d+)", log)
