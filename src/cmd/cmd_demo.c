@@ -308,8 +308,7 @@ cmd_demo(int argc, char **argv)
 	    "[server]\ndata_dir = %s\nhostname = demo.sluice.test\n\n"
 	    "[admin]\nlisten = 127.0.0.1:%d\n\n"
 	    "[delivery]\nbounce_domain = bounces.demo.sluice.test\n"
-	    "retry_schedule = 5s, 10s, 20s\nmax_age = 10m\nidle = 2s\n"
-	    "greylist_interval = 6s\n\n"
+	    "retry_schedule = 5s, 10s, 20s\nmax_age = 10m\nidle = 2s\n\n"
 	    "[blocks]\nprobe_interval = 5s\n\n"
 	    "[timeouts]\nconnect = 5s\ngreeting = 10s\n",
 	    dir, port) < 0)
@@ -374,6 +373,10 @@ cmd_demo(int argc, char **argv)
 	    demo_run("route", "set", "greylist.test", "127.0.0.24:2525", NULL) != 0 ||
 	    demo_run("route", "set", "ratelimit.test", "127.0.0.25:2525", NULL) != 0 ||
 	    demo_run("route", "set", "unknown.test", "127.0.0.26:2525", NULL) != 0 ||
+	    demo_run("limit", "add", "--target", "greylist.test", "--greylist-interval",
+	    "6", "--greylist-function", "double", "--greylist-max", "30", NULL) != 0 ||
+	    demo_run("limit", "add", "--target", "ratelimit.test", "--simultaneous", "6",
+	    NULL) != 0 ||
 	    demo_run("list", "create", "demo-list", "--from", "news@demo.sluice.test",
 	    "--stream", "demo", NULL) != 0 ||
 	    demo_run("member", "import", "demo-list", csv, NULL) != 0 ||
@@ -388,7 +391,9 @@ cmd_demo(int argc, char **argv)
 	demo_run("blocks", NULL);
 	demo_wait_release(conf);
 	demo_run("blocks", "--released", NULL);
-	demo_run("attempts", "--domain", "blockmail.test", "--limit", "6", NULL);
+	/* Greylisting: retried from the same IP after the limit's 6 s. */
+	demo_run("explain", "member3@greylist.test", "--mailing", "1", NULL);
+	demo_run("limit", "list", NULL);
 	rc = 0;
 	printf("\nAdmin API: http://127.0.0.1:%d/api/v1/ (bearer token in %s/admin.token)\n",
 	    port, dir);

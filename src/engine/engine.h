@@ -29,7 +29,9 @@ void engine_shutdown(struct engine *e);
  * Run fn(e, st, arg) on the engine thread, with the engine's read-write
  * store handle, and wait for it to return; returns what fn returned.
  * Callable from any thread except the engine thread. After fn, the engine
- * reloads what a change may have touched (mailings, streams, routes).
+ * reloads what a change may have touched (mailings, streams, routes,
+ * blocks, limits and macros). Once the loop has ended it fails with
+ * -ESHUTDOWN without calling fn.
  */
 typedef int (*engine_call_fn)(struct engine *e, struct store *st, void *arg);
 int engine_call(struct engine *e, engine_call_fn fn, void *arg);
