@@ -103,6 +103,17 @@ int cmd_call_json(struct cmd_ctx *c, const char *method, const char *path,
 int cmd_read_file(const char *path, size_t max, struct buf *b);
 /* Print a response as indented JSON on stdout (for --json). */
 void cmd_print_json(json_t *v);
+/*
+ * GET path for a command that shows what it got. Returns the answer for the
+ * caller to print as text (and decref); or NULL when the command is done,
+ * with *status its exit status: 1 after a failed call (error printed), 0
+ * after printing the answer as JSON (--json).
+ */
+json_t *cmd_get_listing(struct cmd_ctx *c, const char *path, int *status);
+/* DELETE path; on success print the answer as JSON (--json) or the line
+ * made from fmt. Returns the exit status. */
+int cmd_delete(struct cmd_ctx *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A path with one %s-substituted component URL-escaped (caller frees). */
 char *cmd_path(const char *fmt, const char *component);
 
@@ -123,5 +134,8 @@ void cmd_table_add(struct cmd_table *t, const char *const *cells);
 void cmd_table_right(struct cmd_table *t, size_t col);
 void cmd_table_print(const struct cmd_table *t, FILE *f);
 size_t cmd_table_rows(const struct cmd_table *t);
+/* Print t on stdout, or the line empty instead when t has no rows and
+ * empty is not NULL; then free t. */
+void cmd_table_done(struct cmd_table *t, const char *empty);
 
 #endif

@@ -126,8 +126,7 @@ cmd_blocks(struct cmd_ctx *c)
 			next, probes, reason };
 		cmd_table_add(t, row);
 	}
-	cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, NULL);
 out:
 	json_decref(out);
 	buf_fini(&q);
@@ -143,19 +142,13 @@ cmd_block_show(struct cmd_ctx *c)
 	struct cmd_table *t;
 	int64_t id;
 	size_t i;
+	int rc;
 
 	if (cmd_block_id(c->pos[0], &id) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "/api/v1/blocks/%" PRId64, id);
-	if (cmd_call(c, "GET", path, NULL, 0, NULL, &out) != 0) {
-		json_decref(out);
-		return 1;
-	}
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if ((out = cmd_get_listing(c, path, &rc)) == NULL)
+		return rc;
 	b = json_object_get(out, "block");
 	printf("block        %lld\n", cmd_int(b, "id"));
 	printf("stream       %s\n", cmd_str(b, "stream"));
@@ -190,8 +183,7 @@ cmd_block_show(struct cmd_ctx *c)
 			detail };
 		cmd_table_add(t, row);
 	}
-	cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, NULL);
 	json_decref(out);
 	return 0;
 }
@@ -298,17 +290,10 @@ cmd_report_domains(struct cmd_ctx *c)
 	json_t *out = NULL, *arr, *d, *lim;
 	struct cmd_table *t;
 	size_t i;
+	int rc;
 
-	if (cmd_call(c, "GET", "/api/v1/reports/domains", NULL, 0, NULL,
-	    &out) != 0) {
-		json_decref(out);
-		return 1;
-	}
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if ((out = cmd_get_listing(c, "/api/v1/reports/domains", &rc)) == NULL)
+		return rc;
 	arr = json_object_get(out, "domains");
 	if (json_array_size(arr) == 0) {
 		printf("no recipients waiting\n");
@@ -336,8 +321,7 @@ cmd_report_domains(struct cmd_ctx *c)
 			waiting, status, next, limit };
 		cmd_table_add(t, row);
 	}
-	cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, NULL);
 	json_decref(out);
 	return 0;
 }

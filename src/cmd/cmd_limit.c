@@ -237,16 +237,10 @@ cmd_limit_list(struct cmd_ctx *c)
 	json_t *out = NULL, *l;
 	struct cmd_table *t;
 	size_t i;
+	int rc;
 
-	if (cmd_call(c, "GET", "/api/v1/limits", NULL, 0, NULL, &out) != 0) {
-		json_decref(out);
-		return 1;
-	}
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if ((out = cmd_get_listing(c, "/api/v1/limits", &rc)) == NULL)
+		return rc;
 	t = cmd_table_new(8, head);
 	json_array_foreach(json_object_get(out, "limits"), i, l) {
 		char id[24], mph[24], cph[24], sim[24], mpc[24], grey[96];
@@ -268,12 +262,8 @@ cmd_limit_list(struct cmd_ctx *c)
 	}
 	for (size_t col = 3; col <= 6; col++)
 		cmd_table_right(t, col);
-	if (cmd_table_rows(t) == 0)
-		printf("no limits: the server default applies (10 simultaneous "
-		    "connections per source IP and MX IP, greylist retry 240s same)\n");
-	else
-		cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, "no limits: the server default applies (10 simultaneous "
+	    "connections per source IP and MX IP, greylist retry 240s same)");
 	json_decref(out);
 	return 0;
 }
@@ -281,23 +271,13 @@ cmd_limit_list(struct cmd_ctx *c)
 static int
 cmd_limit_rm(struct cmd_ctx *c)
 {
-	json_t *out = NULL;
 	char path[64];
 	int64_t id;
-	int rc;
 
 	if (cmd_limit_id(c->pos[0], &id) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "/api/v1/limits/%" PRId64, id);
-	rc = cmd_call(c, "DELETE", path, NULL, 0, NULL, &out);
-	if (rc == 0) {
-		if (c->json)
-			cmd_print_json(out);
-		else
-			printf("limit %" PRId64 " removed\n", id);
-	}
-	json_decref(out);
-	return rc;
+	return cmd_delete(c, path, "limit %" PRId64 " removed\n", id);
 }
 
 /* ---- macro ------------------------------------------------------------ */
@@ -342,16 +322,10 @@ cmd_macro_list(struct cmd_ctx *c)
 	json_t *out = NULL, *m;
 	struct cmd_table *t;
 	size_t i;
+	int rc;
 
-	if (cmd_call(c, "GET", "/api/v1/macros", NULL, 0, NULL, &out) != 0) {
-		json_decref(out);
-		return 1;
-	}
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if ((out = cmd_get_listing(c, "/api/v1/macros", &rc)) == NULL)
+		return rc;
 	t = cmd_table_new(2, head);
 	json_array_foreach(json_object_get(out, "macros"), i, m) {
 		char name[80];
@@ -368,11 +342,7 @@ cmd_macro_list(struct cmd_ctx *c)
 		cmd_table_add(t, row);
 		buf_fini(&b);
 	}
-	if (cmd_table_rows(t) == 0)
-		printf("no macros\n");
-	else
-		cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, "no macros");
 	json_decref(out);
 	return 0;
 }
@@ -382,17 +352,9 @@ cmd_macro_rm(struct cmd_ctx *c)
 {
 	const char *name = cmd_macro_name(c->pos[0]);
 	char *path = cmd_path("/api/v1/macros/%s", name);
-	json_t *out = NULL;
 	int rc;
 
-	rc = cmd_call(c, "DELETE", path, NULL, 0, NULL, &out);
-	if (rc == 0) {
-		if (c->json)
-			cmd_print_json(out);
-		else
-			printf("macro $%s removed\n", name);
-	}
-	json_decref(out);
+	rc = cmd_delete(c, path, "macro $%s removed\n", name);
 	free(path);
 	return rc;
 }

@@ -79,18 +79,12 @@ cmd_list_show(struct cmd_ctx *c)
 	struct cmd_table *t;
 	char when[40];
 	size_t i;
+	int rc;
 
-	if (cmd_call(c, "GET", path, NULL, 0, NULL, &out) != 0) {
-		free(path);
-		json_decref(out);
-		return 1;
-	}
+	out = cmd_get_listing(c, path, &rc);
 	free(path);
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if (out == NULL)
+		return rc;
 	m = json_object_get(out, "members");
 	printf("list      %s\n", cmd_str(out, "name"));
 	printf("id        %lld\n", cmd_int(out, "id"));
@@ -123,8 +117,7 @@ cmd_list_show(struct cmd_ctx *c)
 		buf_fini(&d);
 		buf_fini(&f);
 	}
-	cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, NULL);
 	json_decref(out);
 	return 0;
 }
@@ -136,16 +129,10 @@ cmd_list_ls(struct cmd_ctx *c)
 	json_t *out = NULL, *l;
 	struct cmd_table *t;
 	size_t i;
+	int rc;
 
-	if (cmd_call(c, "GET", "/api/v1/lists", NULL, 0, NULL, &out) != 0) {
-		json_decref(out);
-		return 1;
-	}
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if ((out = cmd_get_listing(c, "/api/v1/lists", &rc)) == NULL)
+		return rc;
 	t = cmd_table_new(4, head);
 	json_array_foreach(json_object_get(out, "lists"), i, l) {
 		char when[40];
@@ -154,11 +141,7 @@ cmd_list_ls(struct cmd_ctx *c)
 			cmd_time(json_object_get(l, "created"), when, sizeof(when)) };
 		cmd_table_add(t, row);
 	}
-	if (cmd_table_rows(t) == 0)
-		printf("no lists yet: sluice list create NAME --from ADDR\n");
-	else
-		cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, "no lists yet: sluice list create NAME --from ADDR");
 	json_decref(out);
 	return 0;
 }

@@ -292,19 +292,13 @@ cmd_mailing_list(struct cmd_ctx *c)
 	json_t *out = NULL, *m;
 	struct cmd_table *t;
 	size_t i;
+	int rc;
 
 	if (cmd_opt_int(c, "--limit", 1, 10000, &limit) < 0)
 		return 1;
 	snprintf(path, sizeof(path), "/api/v1/mailings?limit=%" PRId64, limit);
-	if (cmd_call(c, "GET", path, NULL, 0, NULL, &out) != 0) {
-		json_decref(out);
-		return 1;
-	}
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if ((out = cmd_get_listing(c, path, &rc)) == NULL)
+		return rc;
 	t = cmd_table_new(11, head);
 	for (size_t col = 6; col < 11; col++)
 		cmd_table_right(t, col);
@@ -323,11 +317,7 @@ cmd_mailing_list(struct cmd_ctx *c)
 			n[0], n[1], n[2], n[3], n[4] };
 		cmd_table_add(t, row);
 	}
-	if (cmd_table_rows(t) == 0)
-		printf("no mailings yet\n");
-	else
-		cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, "no mailings yet");
 	json_decref(out);
 	return 0;
 }

@@ -83,8 +83,7 @@ cmd_attempts_table(json_t *arr, bool with_email)
 			row[k - skip] = cells[k];
 		cmd_table_add(t, row);
 	}
-	cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, NULL);
 }
 
 static int
@@ -134,16 +133,10 @@ cmd_report_streams(struct cmd_ctx *c)
 	json_t *out = NULL, *s, *ip;
 	struct cmd_table *t;
 	size_t i, j;
+	int rc;
 
-	if (cmd_call(c, "GET", "/api/v1/reports/streams", NULL, 0, NULL, &out) != 0) {
-		json_decref(out);
-		return 1;
-	}
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if ((out = cmd_get_listing(c, "/api/v1/reports/streams", &rc)) == NULL)
+		return rc;
 	t = cmd_table_new(7, head);
 	for (size_t col = 2; col < 7; col++)
 		cmd_table_right(t, col);
@@ -166,8 +159,7 @@ cmd_report_streams(struct cmd_ctx *c)
 			cmd_table_add(t, irow);
 		}
 	}
-	cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, NULL);
 	json_decref(out);
 	return 0;
 }

@@ -54,16 +54,10 @@ cmd_stream_list(struct cmd_ctx *c)
 	json_t *out = NULL, *s;
 	struct cmd_table *t;
 	size_t i;
+	int rc;
 
-	if (cmd_call(c, "GET", "/api/v1/streams", NULL, 0, NULL, &out) != 0) {
-		json_decref(out);
-		return 1;
-	}
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if ((out = cmd_get_listing(c, "/api/v1/streams", &rc)) == NULL)
+		return rc;
 	t = cmd_table_new(4, head);
 	json_array_foreach(json_object_get(out, "streams"), i, s) {
 		json_t *ips = json_object_get(s, "ips"), *ip;
@@ -83,8 +77,7 @@ cmd_stream_list(struct cmd_ctx *c)
 			cmd_table_add(t, row);
 		}
 	}
-	cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, NULL);
 	json_decref(out);
 	return 0;
 }
@@ -93,17 +86,9 @@ static int
 cmd_stream_rm(struct cmd_ctx *c)
 {
 	char *path = cmd_path("/api/v1/streams/%s", c->pos[0]);
-	json_t *out = NULL;
 	int rc;
 
-	rc = cmd_call(c, "DELETE", path, NULL, 0, NULL, &out);
-	if (rc == 0) {
-		if (c->json)
-			cmd_print_json(out);
-		else
-			printf("stream %s removed\n", c->pos[0]);
-	}
-	json_decref(out);
+	rc = cmd_delete(c, path, "stream %s removed\n", c->pos[0]);
 	free(path);
 	return rc;
 }
@@ -154,16 +139,10 @@ cmd_route_list(struct cmd_ctx *c)
 	json_t *out = NULL, *r;
 	struct cmd_table *t;
 	size_t i;
+	int rc;
 
-	if (cmd_call(c, "GET", "/api/v1/routes", NULL, 0, NULL, &out) != 0) {
-		json_decref(out);
-		return 1;
-	}
-	if (c->json) {
-		cmd_print_json(out);
-		json_decref(out);
-		return 0;
-	}
+	if ((out = cmd_get_listing(c, "/api/v1/routes", &rc)) == NULL)
+		return rc;
 	t = cmd_table_new(3, head);
 	json_array_foreach(json_object_get(out, "routes"), i, r) {
 		struct buf b;
@@ -182,11 +161,7 @@ cmd_route_list(struct cmd_ctx *c)
 		cmd_table_add(t, row);
 		buf_fini(&b);
 	}
-	if (cmd_table_rows(t) == 0)
-		printf("no routes: every domain goes by its MX records\n");
-	else
-		cmd_table_print(t, stdout);
-	cmd_table_free(t);
+	cmd_table_done(t, "no routes: every domain goes by its MX records");
 	json_decref(out);
 	return 0;
 }
@@ -195,17 +170,9 @@ static int
 cmd_route_rm(struct cmd_ctx *c)
 {
 	char *path = cmd_path("/api/v1/routes/%s", c->pos[0]);
-	json_t *out = NULL;
 	int rc;
 
-	rc = cmd_call(c, "DELETE", path, NULL, 0, NULL, &out);
-	if (rc == 0) {
-		if (c->json)
-			cmd_print_json(out);
-		else
-			printf("route %s removed\n", c->pos[0]);
-	}
-	json_decref(out);
+	rc = cmd_delete(c, path, "route %s removed\n", c->pos[0]);
 	free(path);
 	return rc;
 }

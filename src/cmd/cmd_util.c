@@ -119,6 +119,46 @@ cmd_print_json(json_t *v)
 	fputc('\n', stdout);
 }
 
+json_t *
+cmd_get_listing(struct cmd_ctx *c, const char *path, int *status)
+{
+	json_t *out = NULL;
+
+	if (cmd_call(c, "GET", path, NULL, 0, NULL, &out) != 0) {
+		json_decref(out);
+		*status = 1;
+		return NULL;
+	}
+	if (c->json) {
+		cmd_print_json(out);
+		json_decref(out);
+		*status = 0;
+		return NULL;
+	}
+	return out;
+}
+
+int
+cmd_delete(struct cmd_ctx *c, const char *path, const char *fmt, ...)
+{
+	json_t *out = NULL;
+	va_list ap;
+	int rc;
+
+	rc = cmd_call(c, "DELETE", path, NULL, 0, NULL, &out);
+	if (rc == 0) {
+		if (c->json) {
+			cmd_print_json(out);
+		} else {
+			va_start(ap, fmt);
+			vprintf(fmt, ap);
+			va_end(ap);
+		}
+	}
+	json_decref(out);
+	return rc;
+}
+
 char *
 cmd_path(const char *fmt, const char *component)
 {
@@ -311,4 +351,14 @@ cmd_table_print(const struct cmd_table *t, FILE *f)
 	}
 	buf_fini(&line);
 	free(w);
+}
+
+void
+cmd_table_done(struct cmd_table *t, const char *empty)
+{
+	if (empty != NULL && cmd_table_rows(t) == 0)
+		printf("%s\n", empty);
+	else
+		cmd_table_print(t, stdout);
+	cmd_table_free(t);
 }

@@ -13,8 +13,6 @@
  * the engine thread through engine_call(), which then reloads the engine's
  * blocks. Releases made here are recorded as released by "operator".
  */
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,41 +27,6 @@
 #define API_PROBE_INTERVAL_DEFAULT_S 3600
 
 /* ---- input ------------------------------------------------------------ */
-
-static bool
-api_block_is_ip(const char *s)
-{
-	unsigned char a[16];
-
-	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
-}
-
-static bool
-api_block_is_domain(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-' || s[n - 1] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!isalnum(c) && c != '.' && c != '-' && c != '_')
-			return false;
-		if (c == '.' && s[i + 1] == '.')
-			return false;
-	}
-	return true;
-}
-
-static int
-api_block_id(struct api_req *r, const char *s, int64_t *id)
-{
-	if (s == NULL || str_to_i64(s, 1, INT64_MAX, id) < 0) {
-		api_fail(r, 400, "\"%s\" is not a block id", s ? s : "");
-		return -1;
-	}
-	return 0;
-}
 
 /* A query filter: NULL when absent or empty; -1 (answered 400) if too long. */
 static int
@@ -83,31 +46,6 @@ api_block_filter(struct api_req *r, const char *name, const char **out)
 	return 0;
 }
 
-/* Parse the body as a JSON object; answers 400 and returns NULL if not. */
-static json_t *
-api_block_body(struct api_req *r)
-{
-	json_error_t jerr;
-	json_t *o;
-
-	if (r->body.len == 0) {
-		api_fail(r, 400, "a JSON object is expected in the request body");
-		return NULL;
-	}
-	o = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (o == NULL) {
-		api_fail(r, 400, "invalid JSON at line %d column %d: %s", jerr.line,
-		    jerr.column, jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		api_fail(r, 400, "a JSON object is expected in the request body");
-		return NULL;
-	}
-	return o;
-}
-
 /* ---- engine calls ----------------------------------------------------- */
 
 struct api_block_arg {
@@ -118,24 +56,16 @@ struct api_block_arg {
 	msec_t next_probe;
 	int64_t released;
 	json_t *after;          /* the block after the change */
-	char err[API_ERR_MAX];
+	struct api_change c;
 };
-
-static int
-api_block_result(struct api_block_arg *a, struct store *st, int rc)
-{
-	if (rc < 0)
-		str_copy(a->err, store_errmsg(st), sizeof(a->err));
-	return rc;
-}
 
 static int
 api_block_release_fn(struct engine *e, struct store *st, void *arg)
 {
 	struct api_block_arg *a = arg;
 
-	return api_block_result(a, st, store_block_release(st, a->id, a->domain,
-	    a->source_ip, API_BLOCK_BY, time_now_ms(), &a->released));
+	return api_change_result(&a->c, st, store_block_release(st, a->id,
+	    a->domain, a->source_ip, API_BLOCK_BY, time_now_ms(), &a->released));
 }
 
 static int
@@ -148,7 +78,7 @@ api_block_permanent_fn(struct engine *e, struct store *st, void *arg)
 	    time_now_ms());
 	if (rc == 0)
 		a->after = store_block_json(st, a->id);
-	return api_block_result(a, st, rc);
+	return api_change_result(&a->c, st, rc);
 }
 
 struct api_view_arg {
@@ -259,7 +189,7 @@ api_get_block(struct api_req *r)
 	int64_t id;
 	json_t *o;
 
-	if (api_block_id(r, r->seg[1], &id) < 0)
+	if (api_id_arg(r, r->seg[1], "block", &id) < 0)
 		return;
 	if ((o = store_block_json(r->rd, id)) == NULL) {
 		api_fail(r, 404, "no block %" PRId64, id);
@@ -275,11 +205,11 @@ api_post_block_release(struct api_req *r)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if (api_block_id(r, r->seg[1], &a.id) < 0)
+	if (api_id_arg(r, r->seg[1], "block", &a.id) < 0)
 		return;
 	rc = engine_call(r->engine, api_block_release_fn, &a);
 	if (rc < 0) {
-		api_fail_store(r, rc, a.err);
+		api_fail_store(r, rc, a.c.err);
 		return;
 	}
 	api_reply(r, 200, json_pack("{s:I}", "released", (json_int_t)a.released));
@@ -293,11 +223,12 @@ api_post_blocks_release(struct api_req *r)
 	int rc, nsel = 0;
 
 	memset(&a, 0, sizeof(a));
-	if ((body = api_block_body(r)) == NULL)
+	if ((body = api_body_object(r)) == NULL)
 		return;
 	if (json_object_get(body, "domain") != NULL) {
 		a.domain = json_string_value(json_object_get(body, "domain"));
-		if (a.domain == NULL || !api_block_is_domain(a.domain)) {
+		if (a.domain == NULL || strcmp(a.domain, "*") == 0 ||
+		    !api_is_domain(a.domain)) {
 			api_fail(r, 400, "\"domain\" must be a domain name");
 			goto out;
 		}
@@ -305,7 +236,7 @@ api_post_blocks_release(struct api_req *r)
 	}
 	if (json_object_get(body, "ip") != NULL) {
 		a.source_ip = json_string_value(json_object_get(body, "ip"));
-		if (a.source_ip == NULL || !api_block_is_ip(a.source_ip)) {
+		if (a.source_ip == NULL || !api_is_ip(a.source_ip)) {
 			api_fail(r, 400, "\"ip\" must be an IP address");
 			goto out;
 		}
@@ -325,7 +256,7 @@ api_post_blocks_release(struct api_req *r)
 	}
 	rc = engine_call(r->engine, api_block_release_fn, &a);
 	if (rc < 0) {
-		api_fail_store(r, rc, a.err);
+		api_fail_store(r, rc, a.c.err);
 		goto out;
 	}
 	api_reply(r, 200, json_pack("{s:I}", "released", (json_int_t)a.released));
@@ -343,9 +274,9 @@ api_post_block_permanent(struct api_req *r)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if (api_block_id(r, r->seg[1], &a.id) < 0)
+	if (api_id_arg(r, r->seg[1], "block", &a.id) < 0)
 		return;
-	if ((body = api_block_body(r)) == NULL)
+	if ((body = api_body_object(r)) == NULL)
 		return;
 	p = json_object_get(body, "permanent");
 	if (!json_is_boolean(p)) {
@@ -358,7 +289,7 @@ api_post_block_permanent(struct api_req *r)
 	a.next_probe = a.permanent ? 0 : time_now_ms() + interval * 1000;
 	rc = engine_call(r->engine, api_block_permanent_fn, &a);
 	if (rc < 0) {
-		api_fail_store(r, rc, a.err);
+		api_fail_store(r, rc, a.c.err);
 		goto out;
 	}
 	api_reply(r, 200, a.after ? a.after : json_pack("{s:I,s:b}", "id",

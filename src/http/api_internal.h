@@ -66,6 +66,27 @@ int api_message_check(const char *msg, size_t len, char *err, size_t errlen);
 /* The settings the server was started with. */
 const struct settings *api_settings(const struct api *api);
 
+/* api_routes.c: input checks and engine-call helpers the route files share. */
+/* Parse the body as a JSON object; answers 400 and returns NULL if not. */
+json_t *api_body_object(struct api_req *r);
+/* A positive id in s into *id: 0, or -1 with a 400 answer naming what
+ * ("mailing", "block", "limit") the id was for. */
+int api_id_arg(struct api_req *r, const char *s, const char *what,
+    int64_t *id);
+/* An IPv4 or IPv6 address literal. */
+bool api_is_ip(const char *s);
+/* A domain name (lower or upper case), or "*". */
+bool api_is_domain(const char *s);
+
+/* What every change carries back from the engine thread. */
+struct api_change {
+	char err[API_ERR_MAX];
+};
+
+/* For an engine_call function: if rc < 0, keep the store's error text in
+ * c->err. Returns rc. */
+int api_change_result(struct api_change *c, struct store *st, int rc);
+
 /* api_blocks.c: blocks and the engine's live views (docs/api.md). */
 void api_get_blocks(struct api_req *r);
 void api_get_block(struct api_req *r);

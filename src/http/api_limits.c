@@ -47,7 +47,7 @@ static const struct {
 
 /* What a change carries to and from the engine thread. */
 struct api_limit_arg {
-	char err[API_ERR_MAX];
+	struct api_change c;
 	struct store_limit l;
 	int64_t id;
 	const char *name;
@@ -56,19 +56,12 @@ struct api_limit_arg {
 };
 
 static int
-api_limit_result(struct api_limit_arg *a, struct store *st, int rc)
-{
-	if (rc < 0)
-		str_copy(a->err, store_errmsg(st), sizeof(a->err));
-	return rc;
-}
-
-static int
 api_limit_add_fn(struct engine *e, struct store *st, void *arg)
 {
 	struct api_limit_arg *a = arg;
 
-	return api_limit_result(a, st, store_limit_add(st, &a->l, time_now_ms()));
+	return api_change_result(&a->c, st,
+	    store_limit_add(st, &a->l, time_now_ms()));
 }
 
 static int
@@ -76,7 +69,7 @@ api_limit_update_fn(struct engine *e, struct store *st, void *arg)
 {
 	struct api_limit_arg *a = arg;
 
-	return api_limit_result(a, st, store_limit_update(st, &a->l));
+	return api_change_result(&a->c, st, store_limit_update(st, &a->l));
 }
 
 static int
@@ -84,7 +77,7 @@ api_limit_rm_fn(struct engine *e, struct store *st, void *arg)
 {
 	struct api_limit_arg *a = arg;
 
-	return api_limit_result(a, st, store_limit_rm(st, a->id));
+	return api_change_result(&a->c, st, store_limit_rm(st, a->id));
 }
 
 static int
@@ -92,7 +85,7 @@ api_macro_set_fn(struct engine *e, struct store *st, void *arg)
 {
 	struct api_limit_arg *a = arg;
 
-	return api_limit_result(a, st,
+	return api_change_result(&a->c, st,
 	    store_macro_set(st, a->name, a->domains, a->ndomains));
 }
 
@@ -101,45 +94,10 @@ api_macro_rm_fn(struct engine *e, struct store *st, void *arg)
 {
 	struct api_limit_arg *a = arg;
 
-	return api_limit_result(a, st, store_macro_rm(st, a->name));
+	return api_change_result(&a->c, st, store_macro_rm(st, a->name));
 }
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* The body as a JSON object; answers 400 and returns NULL if it is not. */
-static json_t *
-api_limits_body(struct api_req *r)
-{
-	json_error_t jerr;
-	json_t *o;
-
-	if (r->body.len == 0) {
-		api_fail(r, 400, "a JSON object is expected in the request body");
-		return NULL;
-	}
-	o = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (o == NULL) {
-		api_fail(r, 400, "invalid JSON at line %d column %d: %s", jerr.line,
-		    jerr.column, jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		api_fail(r, 400, "a JSON object is expected in the request body");
-		return NULL;
-	}
-	return o;
-}
-
-static int
-api_limit_id(struct api_req *r, const char *s, int64_t *id)
-{
-	if (s == NULL || str_to_i64(s, 1, INT64_MAX, id) < 0) {
-		api_fail(r, 400, "\"%s\" is not a limit id", s ? s : "");
-		return -1;
-	}
-	return 0;
-}
 
 /* A string member into dst: absent or null leaves "". 0 or -1 (answered). */
 static int
@@ -287,7 +245,7 @@ api_get_limit(struct api_req *r)
 	int64_t id;
 	json_t *o;
 
-	if (api_limit_id(r, r->seg[1], &id) < 0)
+	if (api_id_arg(r, r->seg[1], "limit", &id) < 0)
 		return;
 	if ((o = api_limit_find(r, id)) == NULL) {
 		api_fail(r, 404, "no limit %" PRId64, id);
@@ -304,7 +262,7 @@ api_post_limit(struct api_req *r)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if ((body = api_limits_body(r)) == NULL)
+	if ((body = api_body_object(r)) == NULL)
 		return;
 	if (json_object_get(body, "id") != NULL) {
 		api_fail(r, 400, "\"id\" is chosen by the server");
@@ -313,7 +271,7 @@ api_post_limit(struct api_req *r)
 	if (api_limit_parse(r, body, &a.l) < 0)
 		goto out;
 	if ((rc = engine_call(r->engine, api_limit_add_fn, &a)) < 0) {
-		api_fail_store(r, rc, a.err);
+		api_fail_store(r, rc, a.c.err);
 		goto out;
 	}
 	o = api_limit_find(r, a.l.id);
@@ -331,9 +289,9 @@ api_put_limit(struct api_req *r)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if (api_limit_id(r, r->seg[1], &id) < 0)
+	if (api_id_arg(r, r->seg[1], "limit", &id) < 0)
 		return;
-	if ((body = api_limits_body(r)) == NULL)
+	if ((body = api_body_object(r)) == NULL)
 		return;
 	idv = json_object_get(body, "id");
 	if (idv != NULL && !(json_is_integer(idv) && json_integer_value(idv) == id)) {
@@ -344,7 +302,7 @@ api_put_limit(struct api_req *r)
 		goto out;
 	a.l.id = id;
 	if ((rc = engine_call(r->engine, api_limit_update_fn, &a)) < 0) {
-		api_fail_store(r, rc, a.err);
+		api_fail_store(r, rc, a.c.err);
 		goto out;
 	}
 	o = api_limit_find(r, id);
@@ -360,10 +318,10 @@ api_delete_limit(struct api_req *r)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if (api_limit_id(r, r->seg[1], &a.id) < 0)
+	if (api_id_arg(r, r->seg[1], "limit", &a.id) < 0)
 		return;
 	if ((rc = engine_call(r->engine, api_limit_rm_fn, &a)) < 0) {
-		api_fail_store(r, rc, a.err);
+		api_fail_store(r, rc, a.c.err);
 		return;
 	}
 	api_reply(r, 200, json_pack("{s:I}", "removed", (json_int_t)a.id));
@@ -402,7 +360,7 @@ api_put_macro(struct api_req *r)
 
 	memset(&a, 0, sizeof(a));
 	a.name = api_macro_name(r);
-	if ((body = api_limits_body(r)) == NULL)
+	if ((body = api_body_object(r)) == NULL)
 		return;
 	doms = json_object_get(body, "domains");
 	if (!json_is_array(doms) || json_array_size(doms) == 0 ||
@@ -421,7 +379,7 @@ api_put_macro(struct api_req *r)
 		a.domains[i] = json_string_value(v);
 	}
 	if ((rc = engine_call(r->engine, api_macro_set_fn, &a)) < 0) {
-		api_fail_store(r, rc, a.err);
+		api_fail_store(r, rc, a.c.err);
 		goto out;
 	}
 	all = store_macros_json(r->rd);
@@ -447,7 +405,7 @@ api_delete_macro(struct api_req *r)
 	memset(&a, 0, sizeof(a));
 	a.name = api_macro_name(r);
 	if ((rc = engine_call(r->engine, api_macro_rm_fn, &a)) < 0) {
-		api_fail_store(r, rc, a.err);
+		api_fail_store(r, rc, a.c.err);
 		return;
 	}
 	api_reply(r, 200, json_pack("{s:s}", "removed", a.name));

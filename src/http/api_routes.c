@@ -40,8 +40,7 @@ api_is_name(const char *s)
 	return n <= API_NAME_MAX;
 }
 
-/* A domain name (lower or upper case), or "*". */
-static bool
+bool
 api_is_domain(const char *s)
 {
 	size_t n = strlen(s);
@@ -60,7 +59,7 @@ api_is_domain(const char *s)
 	return true;
 }
 
-static bool
+bool
 api_is_ip(const char *s)
 {
 	unsigned char a[16];
@@ -106,8 +105,7 @@ api_is_host_port(const char *s)
 	return port == NULL || str_to_i64(port, 1, 65535, &p) == 0;
 }
 
-/* Parse the body as a JSON object; answers 400 and returns NULL if not. */
-static json_t *
+json_t *
 api_body_object(struct api_req *r)
 {
 	json_error_t jerr;
@@ -146,11 +144,11 @@ api_member_string(json_t *o, const char *key, bool *bad)
 	return json_string_value(v);
 }
 
-static int
-api_id_arg(struct api_req *r, const char *s, int64_t *id)
+int
+api_id_arg(struct api_req *r, const char *s, const char *what, int64_t *id)
 {
 	if (s == NULL || str_to_i64(s, 1, INT64_MAX, id) < 0) {
-		api_fail(r, 400, "\"%s\" is not a mailing id", s ? s : "");
+		api_fail(r, 400, "\"%s\" is not a %s id", s ? s : "", what);
 		return -1;
 	}
 	return 0;
@@ -169,12 +167,7 @@ api_reply_list(struct api_req *r, const char *key, json_t *arr)
 
 /* ---- engine calls ----------------------------------------------------- */
 
-/* What every change carries back from the engine thread. */
-struct api_change {
-	char err[API_ERR_MAX];
-};
-
-static int
+int
 api_change_result(struct api_change *c, struct store *st, int rc)
 {
 	if (rc < 0)
@@ -814,7 +807,7 @@ api_get_mailing(struct api_req *r)
 	int64_t id;
 	json_t *m, *eng;
 
-	if (api_id_arg(r, r->seg[1], &id) < 0)
+	if (api_id_arg(r, r->seg[1], "mailing", &id) < 0)
 		return;
 	if ((m = store_mailing_json(r->rd, id)) == NULL) {
 		api_fail(r, 404, "no mailing %" PRId64, id);
@@ -833,7 +826,7 @@ api_post_mailing_state(struct api_req *r)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if (api_id_arg(r, r->seg[1], &a.id) < 0)
+	if (api_id_arg(r, r->seg[1], "mailing", &a.id) < 0)
 		return;
 	if (strcmp(verb, "pause") == 0)
 		a.state = "paused";
@@ -859,7 +852,7 @@ api_get_attempts(struct api_req *r)
 
 	memset(&f, 0, sizeof(f));
 	if (ms != NULL && *ms != '\0') {
-		if (api_id_arg(r, ms, &v) < 0)
+		if (api_id_arg(r, ms, "mailing", &v) < 0)
 			return;
 		f.mailing_id = v;
 	}
@@ -971,7 +964,8 @@ api_get_explain(struct api_req *r)
 	const char *email = api_query(r, "email");
 	const char *ms = api_query(r, "mailing");
 	char reason[1024];
-	json_t *o, *rcpt, *eng;
+	json_t *o, *rcpt, *eng = NULL;
+	const char *state;
 	int64_t id;
 
 	if (email == NULL || *email == '\0') {
@@ -982,7 +976,7 @@ api_get_explain(struct api_req *r)
 		api_fail(r, 400, "mailing is missing: /api/v1/explain?email=ADDR&mailing=ID");
 		return;
 	}
-	if (api_id_arg(r, ms, &id) < 0)
+	if (api_id_arg(r, ms, "mailing", &id) < 0)
 		return;
 	o = store_recipient_json(r->rd, id, email);
 	if (o == NULL) {
@@ -996,7 +990,11 @@ api_get_explain(struct api_req *r)
 	/* the engine's view (blocks, limits) first; the store's stays as
 	 * state_reason */
 	json_object_set_new(o, "state_reason", json_string(reason));
-	eng = api_engine_explain(r, id, email, api_get_str(rcpt, "domain"));
+	/* Only a recipient that still waits can be held by blocks or limits. */
+	state = api_get_str(rcpt, "state");
+	if (strcmp(state, "pending") == 0 || strcmp(state, "deferred") == 0 ||
+	    strcmp(state, "inflight") == 0)
+		eng = api_engine_explain(r, id, email, api_get_str(rcpt, "domain"));
 	if (eng != NULL) {
 		const char *er = api_get_str(eng, "reason");
 		json_object_update_missing(o, eng);

@@ -2,75 +2,13 @@
  * Tests of the SQLite store on temporary database files under /tmp, each
  * removed after its test.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "store_fixture.h"
 
 #include <sqlite3.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "store/store.h"
 #include "store/store_int.h"
-#include "util/str.h"
-#include "util/timeutil.h"
-#include "util/xalloc.h"
 
-#define T0 1700000000000LL
 static const char msg[] = "From: a@b\r\nSubject: hi\r\n\r\nhello {{name}}\r\n";
-
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
-};
-
-static void
-fx_unlink(struct fx *f)
-{
-	char p[160];
-
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	unlink(f->path);
-	rmdir(f->dir);
-}
-
-static int
-setup(void **state)
-{
-	struct fx *f = xcalloc(1, sizeof(*f));
-	char err[256];
-
-	str_copy(f->dir, "/tmp/sluice-store-XXXXXX", sizeof(f->dir));
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
-	f->st = store_open(f->path, false, err, sizeof(err));
-	if (f->st == NULL) {
-		fprintf(stderr, "open: %s\n", err);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	store_free(f->st);
-	fx_unlink(f);
-	free(f);
-	return 0;
-}
 
 /* helpers */
 

@@ -5,67 +5,12 @@
  * survive closing and reopening the database. Each test uses its own
  * temporary database under /tmp, removed afterwards.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#define STORE_FIXTURE_DIR "/tmp/sluice-block-XXXXXX"
+#include "store_fixture.h"
 
 #include <sqlite3.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "store/store.h"
-#include "util/str.h"
-#include "util/timeutil.h"
-#include "util/xalloc.h"
-
-#define T0 1700000000000LL
 #define HOUR 3600000LL
-
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = xcalloc(1, sizeof(*f));
-	char err[256];
-
-	str_copy(f->dir, "/tmp/sluice-block-XXXXXX", sizeof(f->dir));
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
-	f->st = store_open(f->path, false, err, sizeof(err));
-	if (f->st == NULL) {
-		fprintf(stderr, "open: %s\n", err);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	char p[160];
-
-	store_free(f->st);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	unlink(f->path);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
 
 /* The blocks of the fixture below. */
 struct blk {
