@@ -25,6 +25,7 @@ struct engine_callreq {
 	void *arg;
 	int result;
 	bool done;
+	bool changes;   /* engine_call: reload afterwards; engine_read: no */
 };
 
 static void engine_tick_cb(evutil_socket_t fd, short what, void *arg);
@@ -310,6 +311,7 @@ engine_call_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = arg;
 	struct engine_callreq *list, *r;
+	bool changed = false;
 
 	pthread_mutex_lock(&e->call_lock);
 	list = e->calls;
@@ -320,6 +322,8 @@ engine_call_cb(evutil_socket_t fd, short what, void *arg)
 	for (r = list; r; ) {
 		struct engine_callreq *next = r->next;
 		int result = r->fn(e, e->st, r->arg);
+		if (r->changes)
+			changed = true;
 		pthread_mutex_lock(&e->call_lock);
 		r->result = result;
 		r->done = true;
@@ -327,8 +331,10 @@ engine_call_cb(evutil_socket_t fd, short what, void *arg)
 		pthread_mutex_unlock(&e->call_lock);
 		r = next;
 	}
-	e->dirty = true;
-	event_active(e->tick_ev, EV_TIMEOUT, 0);
+	if (changed) {
+		e->dirty = true;
+		event_active(e->tick_ev, EV_TIMEOUT, 0);
+	}
 }
 
 /* The loop is ending: calls waiting and calls to come fail with -ESHUTDOWN,
@@ -349,10 +355,10 @@ engine_calls_close(struct engine *e)
 	pthread_mutex_unlock(&e->call_lock);
 }
 
-int
-engine_call(struct engine *e, engine_call_fn fn, void *arg)
+static int
+engine_call_run(struct engine *e, engine_call_fn fn, void *arg, bool changes)
 {
-	struct engine_callreq req = { .fn = fn, .arg = arg };
+	struct engine_callreq req = { .fn = fn, .arg = arg, .changes = changes };
 
 	pthread_mutex_lock(&e->call_lock);
 	if (e->calls_closed) {
@@ -368,6 +374,18 @@ engine_call(struct engine *e, engine_call_fn fn, void *arg)
 		pthread_cond_wait(&e->call_cond, &e->call_lock);
 	pthread_mutex_unlock(&e->call_lock);
 	return req.result;
+}
+
+int
+engine_call(struct engine *e, engine_call_fn fn, void *arg)
+{
+	return engine_call_run(e, fn, arg, true);
+}
+
+int
+engine_read(struct engine *e, engine_call_fn fn, void *arg)
+{
+	return engine_call_run(e, fn, arg, false);
 }
 
 json_t *

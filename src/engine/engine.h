@@ -35,6 +35,9 @@ void engine_shutdown(struct engine *e);
  */
 typedef int (*engine_call_fn)(struct engine *e, struct store *st, void *arg);
 int engine_call(struct engine *e, engine_call_fn fn, void *arg);
+/* The same for a function that only reads (the engine's live views): no
+ * reload follows. */
+int engine_read(struct engine *e, engine_call_fn fn, void *arg);
 
 /* Live figures for the API (engine thread or under engine_call). */
 json_t *engine_status_json(struct engine *e);

@@ -119,7 +119,7 @@ api_explain_view_fn(struct engine *e, struct store *st, void *arg)
 static json_t *
 api_view(struct api_req *r, engine_call_fn fn, struct api_view_arg *a)
 {
-	if (engine_call(r->engine, fn, a) < 0) {
+	if (engine_read(r->engine, fn, a) < 0) {
 		json_decref(a->out);
 		return NULL;
 	}

@@ -361,7 +361,7 @@ api_get_status(struct api_req *r)
 	struct api_status_arg a = { NULL };
 	json_t *o;
 
-	engine_call(r->engine, api_status_fn, &a);
+	engine_read(r->engine, api_status_fn, &a);
 	o = json_is_object(a.out) ? a.out : json_object();
 	if (a.out != NULL && o != a.out)
 		json_decref(a.out);
