@@ -180,7 +180,11 @@ def main():
             times = [t for t, _ in tries] + [acc[rcpt][0]]
             gaps = [round((b - a) / 1000.0, 1) for a, b in zip(times, times[1:])]
             print(rcpt, "greylist retry gaps (s):", gaps)
-            check(len(gaps) == 3 and abs(gaps[0] - 3) < 0.8 and abs(gaps[1] - 5) < 0.8 and abs(gaps[2] - 5) < 0.8,
+            # 3 s, then 6 s capped to 5 s, then 12 s capped to 5 s. A retry
+            # never comes early; the upper margin absorbs a loaded machine
+            # (uncapped, the third wait would be 12 s).
+            want = (3, 5, 5)
+            check(len(gaps) == 3 and all(w - 0.2 <= g <= w + 1.4 for g, w in zip(gaps, want)),
                   "%s: retries after 3 s, then 6 s capped to 5 s, then 5 s" % rcpt)
             check(len({ip for _, ip in tries} | {acc[rcpt][1]}) == 1, "%s: every retry from the same IP" % rcpt)
 
