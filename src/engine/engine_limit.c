@@ -134,6 +134,11 @@ limit_may_open(struct engine *e, struct pair *p, struct dq *dq, msec_t now)
 	}
 	limitset_may_connect(e->limits, ids, n, p->nconn,
 	    (int)e->cfg->default_simultaneous, now, &v);
+	if (v.ok && n > 0) {
+		/* A session opened for a message its rate does not let go yet
+		 * would only hold a slot other domains of the MX can use. */
+		limitset_may_send(e->limits, ids, n, now, &v);
+	}
 	if (!v.ok) {
 		limit_hold(dq, &v, now);
 		return false;

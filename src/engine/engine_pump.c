@@ -15,6 +15,7 @@
 #include "util/xalloc.h"
 
 #define PUMP_IDLE_RECHECK_MS 1000
+#define PUMP_DOMAIN_MIN 50 /* recipients of one domain in memory, at least */
 
 static struct mctx *
 pump_find(struct engine *e, int64_t id)
@@ -121,6 +122,32 @@ pump_reload(struct engine *e)
 	}
 }
 
+/*
+ * Domains not to pull for m now: those fully blocked for its stream, and
+ * those that already hold their share of the window in memory. A domain
+ * held back by its limits (or a slow receiver) must not fill the window and
+ * starve the others: it keeps at most max(PUMP_DOMAIN_MIN, window / 20)
+ * recipients in memory and the rest wait in the store.
+ */
+static const char **
+pump_skip_list(struct engine *e, struct mctx *m, size_t *n)
+{
+	const char **skip = block_skip_list(e, m->stream->name, n);
+	size_t cap = (size_t)e->cfg->pump_window / 20;
+	struct dq *dq;
+
+	if (cap < PUMP_DOMAIN_MIN)
+		cap = PUMP_DOMAIN_MIN;
+	TAILQ_FOREACH(dq, &e->ready, link) {
+		if (dq->n < cap || dq->stream != m->stream)
+			continue;
+		e->skipbuf = xgrow(e->skipbuf, &e->skipcap, *n + 1, sizeof(*e->skipbuf));
+		skip = e->skipbuf;
+		skip[(*n)++] = dq->domain;
+	}
+	return skip;
+}
+
 static void
 pump_claim(struct engine *e, struct mctx *m, size_t want, msec_t now)
 {
@@ -130,7 +157,7 @@ pump_claim(struct engine *e, struct mctx *m, size_t want, msec_t now)
 	const char **skip;
 	size_t nskip = 0;
 
-	skip = block_skip_list(e, m->stream->name, &nskip);
+	skip = pump_skip_list(e, m, &nskip);
 	engine_txn_touch(e);
 	if (store_recipients_claim(e->st, m->id, now, want, skip, nskip, &rs, &n) < 0) {
 		log_error("pump", "event=claim_failed mailing=%lld error=\"%s\"",
@@ -182,8 +209,10 @@ pump_run(struct engine *e, msec_t now)
 		next = TAILQ_NEXT(m, link);
 		if (!m->active || now < m->next_claim)
 			continue;
-		/* Refill when the window is half empty, in one claim. */
-		if (m->inmem <= share / 2)
+		/* Refill when a quarter of the share is free, in one claim. A
+		 * domain held by its limits keeps up to its cap in memory; the
+		 * rest of the window keeps moving. */
+		if (m->inmem + share / 4 <= share)
 			pump_claim(e, m, share - m->inmem, now);
 		if (m->inmem == 0 && m->next_claim > now) {
 			engine_txn_commit(e);
