@@ -182,7 +182,7 @@ cmd_serve(int argc, char **argv)
 	log_info("serve", "event=started database=%s admin=%s port=%d pid=%ld",
 	    cfg.database, cfg.admin_listen, api_port(api), (long)getpid());
 	event_base_dispatch(ctx.base);
-	rc = 0;
+	rc = engine_failed(ctx.engine) ? 1 : 0;
 out:
 	/* The API goes first: it may be waiting in engine_call. */
 	api_free(api);

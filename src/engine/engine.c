@@ -151,6 +151,12 @@ engine_start(struct engine *e)
 	return 0;
 }
 
+bool
+engine_failed(const struct engine *e)
+{
+	return e->store_failed;
+}
+
 void
 engine_shutdown(struct engine *e)
 {
@@ -235,11 +241,17 @@ engine_txn_commit(struct engine *e)
 		return;
 	event_del(e->commit_ev);
 	if (store_commit(e->st) < 0) {
-		/* The rows stay inflight in the store: after a restart they are
-		 * retried, which is the documented at-least-once bound. */
-		log_error("store", "event=commit_failed rows=%zu error=\"%s\"",
+		/* Outcomes that are not recorded must not be sent on: the
+		 * engine stops, and the next start returns every inflight
+		 * recipient to pending (at least once, never lost). */
+		log_error("store", "event=commit_failed rows=%zu action=shutdown error=\"%s\"",
 		    e->txn_rows, store_errmsg(e->st));
 		store_rollback(e->st);
+		e->in_txn = false;
+		e->txn_rows = 0;
+		e->store_failed = true;
+		engine_shutdown(e);
+		return;
 	} else {
 		log_trace("store", "event=commit rows=%zu", e->txn_rows);
 	}

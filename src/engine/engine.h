@@ -24,6 +24,8 @@ int engine_start(struct engine *e);
 /* Begin a clean shutdown: stop pulling, let sessions finish within a bound,
  * commit, then break the loop. Engine thread only. */
 void engine_shutdown(struct engine *e);
+/* Did the engine stop because the store failed (serve then exits 1)? */
+bool engine_failed(const struct engine *e);
 
 /*
  * Run fn(e, st, arg) on the engine thread, with the engine's read-write

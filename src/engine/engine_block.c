@@ -256,6 +256,11 @@ block_on_reply(struct engine *e, struct rcpt *rc, const struct verdict_in *in,
 	    (long long)rc->m->id, rc->r.email, in->source_ip, in->mx_ip, in->stage,
 	    in->code);
 	rc->r.sticky_ip[0] = '\0';
+	if (!rc->m->active) {
+		/* paused or cancelled meanwhile: back to the store */
+		verdict_return(e, rc, now);
+		return true;
+	}
 	dq = sched_dq_get(e, rc->m->stream, rc->r.domain);
 	sched_dq_put(e, dq, rc);
 	engine_sched_soon(e);

@@ -187,6 +187,7 @@ struct engine {
 	size_t txn_rows;
 	bool dirty;              /* reload mailings/streams/routes */
 	bool stopping;
+	bool store_failed;       /* a commit failed: stopping, exit non-zero */
 	msec_t stop_deadline;
 
 	/* engine_call queue */

@@ -115,7 +115,7 @@ pump_reload(struct engine *e)
 			continue;
 		if (m->active)
 			log_info("pump", "event=mailing_inactive mailing=%lld", (long long)m->id);
-		pump_drop_queued(e, m, now); /* m->active still set: not freed here */
+		pump_drop_queued(e, m, now);
 		m->active = false;
 		if (m->inmem == 0)
 			pump_mctx_free(e, m);
@@ -207,7 +207,12 @@ pump_run(struct engine *e, msec_t now)
 		share = 1;
 	for (m = TAILQ_FIRST(&e->mailings); m; m = next) {
 		next = TAILQ_NEXT(m, link);
-		if (!m->active || now < m->next_claim)
+		if (!m->active) {
+			if (m->inmem == 0)
+				pump_mctx_free(e, m);
+			continue;
+		}
+		if (now < m->next_claim)
 			continue;
 		/* Refill when a quarter of the share is free, in one claim. A
 		 * domain held by its limits keeps up to its cap in memory; the
@@ -257,8 +262,8 @@ pump_release(struct engine *e, struct rcpt *rc)
 	free(rc);
 	e->inmem--;
 	m->inmem--;
-	if (!m->active && m->inmem == 0)
-		pump_mctx_free(e, m);
+	/* An inactive mailing's context is freed by pump_run or pump_reload,
+	 * never here: callers may still hold it. */
 }
 
 void

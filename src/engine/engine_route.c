@@ -57,8 +57,11 @@ route_clear(struct dq *dq)
 	dq->ndests = 0;
 }
 
+/* The lookups of dq are over. from_dns: called from a DNS callback, where
+ * nobody else holds dq and an empty queue may be freed; route_dq's caller
+ * (the scheduler) still holds it. */
 static void
-route_done(struct engine *e, struct dq *dq)
+route_done(struct engine *e, struct dq *dq, bool from_dns)
 {
 	if (dq->lookups > 0)
 		return;
@@ -72,7 +75,8 @@ route_done(struct engine *e, struct dq *dq)
 	}
 	log_debug("route", "event=routed domain=%s stream=%s dests=%zu state=%d",
 	    dq->domain, dq->stream->name, dq->ndests, dq->route);
-	sched_dq_maybe_free(e, dq);
+	if (from_dns)
+		sched_dq_maybe_free(e, dq);
 	engine_sched_soon(e);
 }
 
@@ -108,7 +112,7 @@ route_dns_cb(const struct dns_result *res, void *arg)
 		    dq->domain, dns_status_name(res->status), res->error);
 	}
 	free(l);
-	route_done(e, dq);
+	route_done(e, dq, true);
 }
 
 static int
@@ -206,7 +210,7 @@ route_dq(struct engine *e, struct dq *dq, msec_t now)
 		store_strv_free(hosts);
 		if (dq->lookups == 0)
 			dq->route_expires = now + ROUTE_STATIC_TTL_MS;
-		route_done(e, dq);
+		route_done(e, dq, false);
 		return;
 	}
 	if (r != STORE_ENOTFOUND)
@@ -234,6 +238,6 @@ route_forget_static(struct engine *e)
 	while (dict_next(e->dqs, &it, &k, &v)) {
 		struct dq *dq = v;
 		if (dq->route != ROUTE_RESOLVING)
-			dq->route_expires = 0;
+			dq->route_expires = 1; /* in the past: re-route at the next run */
 	}
 }

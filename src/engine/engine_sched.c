@@ -155,18 +155,31 @@ sched_dq_has_dest(const struct dq *dq, const struct dest *d)
 	return false;
 }
 
+/* Does a recipient greylisted from ip still have to go out from it? Only
+ * while ip is in the stream and not blocked towards every MX address of
+ * the queue. */
+static bool
+sched_sticky_holds(struct engine *e, const struct dq *dq, const char *ip)
+{
+	if (ip[0] == '\0' || !sched_stream_has_ip(dq->stream, ip))
+		return false;
+	for (size_t i = 0; i < dq->ndests; i++)
+		if (!block_table_is_blocked(e->blocks, ip, dq->dests[i]->ip))
+			return true;
+	return false;
+}
+
 /* The first queued recipient that may go out from src (greylisting keeps a
- * recipient on the IP it was greylisted from while that IP is in the
- * stream). */
+ * recipient on the IP it was greylisted from while that IP can be used). */
 static struct rcpt *
-sched_take(struct dq *dq, const char *src)
+sched_take(struct engine *e, struct dq *dq, const char *src)
 {
 	struct rcpt *rc;
 	int scanned = 0;
 
 	TAILQ_FOREACH(rc, &dq->rcpts, q) {
-		if (rc->r.sticky_ip[0] == '\0' || strcmp(rc->r.sticky_ip, src) == 0 ||
-		    !sched_stream_has_ip(dq->stream, rc->r.sticky_ip))
+		if (strcmp(rc->r.sticky_ip, src) == 0 ||
+		    !sched_sticky_holds(e, dq, rc->r.sticky_ip))
 			break;
 		if (++scanned >= SCHED_STICKY_SCAN) {
 			rc = NULL;
@@ -367,7 +380,7 @@ sched_take_for(struct conn *c, struct dq *dq, msec_t now)
 	if (head == NULL || dq->route != ROUTE_OK || !sched_dq_has_dest(dq, c->p->dest) ||
 	    !limit_may_send(c->e, c, dq, head, now))
 		return NULL;
-	return sched_take(dq, c->p->src);
+	return sched_take(c->e, dq, c->p->src);
 }
 
 /* Find work for a session that is ready or just finished a transaction:
@@ -558,7 +571,7 @@ sched_pick_pair(struct engine *e, struct dq *dq, msec_t now, bool *all_down)
 	size_t d = 0;
 
 	*all_down = true;
-	if (head && head->r.sticky_ip[0] && sched_stream_has_ip(s, head->r.sticky_ip))
+	if (head && sched_sticky_holds(e, dq, head->r.sticky_ip))
 		sticky = head->r.sticky_ip;
 	while (d < dq->ndests) {
 		int pref = dq->prefs[d];
@@ -613,11 +626,16 @@ static void
 sched_dq_fail_all(struct engine *e, struct dq *dq, const struct verdict_in *in,
     msec_t now)
 {
+	struct rcpt_list all;
 	struct rcpt *rc;
 
-	while ((rc = TAILQ_FIRST(&dq->rcpts)) != NULL) {
-		TAILQ_REMOVE(&dq->rcpts, rc, q);
-		dq->n--;
+	/* Take them all first: a verdict may put a recipient back in a
+	 * queue, and it must wait for the next run, not loop here. */
+	TAILQ_INIT(&all);
+	TAILQ_CONCAT(&all, &dq->rcpts, q);
+	dq->n = 0;
+	while ((rc = TAILQ_FIRST(&all)) != NULL) {
+		TAILQ_REMOVE(&all, rc, q);
 		verdict_apply(e, rc, in, now);
 	}
 }
@@ -683,9 +701,10 @@ sched_dq_run(struct engine *e, struct dq *dq, msec_t now)
 			 * wait with the error of the most preferred pair. */
 			struct pair *first = sched_pair_get(e, &dq->stream->ips[0],
 			    dq->dests[0]);
+			/* A session failure, not a reply about these
+			 * recipients: never a block or a bounce of theirs. */
 			struct verdict_in in = {
-				.stage = "connect", .net_error = first->last_code == 0,
-				.code = first->last_code,
+				.stage = "connect", .net_error = true,
 				.text = first->last_error[0] ? first->last_error :
 				    "no MX address reachable",
 				.source_ip = first->src, .mx_host = first->dest->host,
