@@ -216,6 +216,9 @@ cmd_member_import(struct cmd_ctx *c)
 			fprintf(stderr, "%s:%lld: %s\n", file, cmd_int(l, "line"),
 			    cmd_str(l, "error"));
 		}
+		if (cmd_int(out, "more") > 0)
+			fprintf(stderr, "%s: ... and %lld more\n", file,
+			    cmd_int(out, "more"));
 		if (json_array_size(lines) > 0)
 			cmd_fail("%s: %s; nothing was imported", file, err);
 		else

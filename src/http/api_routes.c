@@ -22,6 +22,7 @@
 #define API_HOSTS_MAX 32     /* hosts of one route */
 #define API_DOMAINS_MAX 1024 /* domains of one segment */
 #define API_LIMIT_MAX 10000  /* rows of one listing */
+#define API_IMPORT_CHUNK 5000 /* member rows per engine call */
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -531,7 +532,11 @@ api_delete_route(struct api_req *r)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	str_copy(domain, r->seg[1], sizeof(domain));
+	if (str_copy(domain, r->seg[1], sizeof(domain)) >= sizeof(domain) ||
+	    !api_is_domain(domain)) {
+		api_fail(r, 400, "\"%s\" is not a domain name (or \"*\")", r->seg[1]);
+		return;
+	}
 	str_lower(domain);
 	a.domain = domain;
 	rc = engine_call(r->engine, api_route_rm_fn, &a);
@@ -694,8 +699,9 @@ api_post_members(struct api_req *r)
 {
 	struct api_import_arg a;
 	struct members_csv *csv;
+	struct store_member_in *m;
 	json_t *l;
-	size_t n;
+	size_t n, added = 0, existing = 0;
 	int rc;
 
 	memset(&a, 0, sizeof(a));
@@ -706,38 +712,50 @@ api_post_members(struct api_req *r)
 	json_decref(l);
 	csv = members_csv_parse(r->body.data ? r->body.data : "", r->body.len);
 	if (members_csv_has_errors(csv)) {
-		size_t nbad = members_csv_error_count(csv);
+		size_t kept = members_csv_error_count(csv);
+		size_t total = members_csv_error_total(csv);
+		/* the stop note is not an invalid line */
+		size_t nbad = total - (members_csv_is_stopped(csv) ? 1 : 0);
 		json_t *lines = json_array();
 		char msg[64];
 
-		for (size_t i = 0; i < nbad; i++) {
+		for (size_t i = 0; i < kept; i++) {
 			const struct members_csv_error *e = members_csv_error(csv, i);
 			json_array_append_new(lines, json_pack("{s:i,s:s}", "line",
 			    e->line, "error", e->message ? e->message : "invalid"));
 		}
 		snprintf(msg, sizeof(msg), "%zu invalid line%s", nbad,
 		    nbad == 1 ? "" : "s");
-		api_reply(r, 400, json_pack("{s:s,s:o}", "error", msg, "lines",
-		    lines));
+		api_reply(r, 400, json_pack("{s:s,s:o,s:I}", "error", msg, "lines",
+		    lines, "more", (json_int_t)(total - kept)));
 		goto out;
 	}
 	n = members_csv_count(csv);
 	a.list = r->seg[1];
-	a.n = n;
-	a.m = xcalloc(n + 1, sizeof(*a.m));
+	m = xcalloc(n + 1, sizeof(*m));
 	for (size_t i = 0; i < n; i++) {
 		const struct members_csv_row *row = members_csv_row(csv, i);
-		a.m[i].email = row->email;
-		a.m[i].name = row->name && *row->name ? row->name : NULL;
-		a.m[i].kind = api_member_kind(row->kind);
+		m[i].email = row->email;
+		m[i].name = row->name && *row->name ? row->name : NULL;
+		m[i].kind = api_member_kind(row->kind);
 	}
-	rc = n > 0 ? engine_call(r->engine, api_import_fn, &a) : 0;
+	/* in slices, so the engine thread is never blocked for long; the whole
+	 * file was validated first, and a retry after a failure is harmless */
+	rc = 0;
+	for (size_t done = 0; done < n && rc >= 0; done += a.n) {
+		a.m = m + done;
+		a.n = n - done < API_IMPORT_CHUNK ? n - done : API_IMPORT_CHUNK;
+		a.added = a.existing = 0;
+		rc = engine_call(r->engine, api_import_fn, &a);
+		added += a.added;
+		existing += a.existing;
+	}
 	if (rc < 0)
 		api_fail_store(r, rc, a.c.err);
 	else
 		api_reply(r, 200, json_pack("{s:I,s:I}", "added",
-		    (json_int_t)a.added, "existing", (json_int_t)a.existing));
-	free(a.m);
+		    (json_int_t)added, "existing", (json_int_t)existing));
+	free(m);
 out:
 	members_csv_free(csv);
 }

@@ -26,6 +26,8 @@ struct members_csv {
 	size_t nrows, rows_cap;
 	struct members_csv_error *errs;
 	size_t nerrs, errs_cap;
+	size_t errs_total;  /* kept or not */
+	bool stopped;       /* after MEMBERS_CSV_ERRORS_MAX errors */
 	struct members_seen *seen; /* open addressing, power-of-two size */
 	size_t nseen, seen_cap;
 };
@@ -41,21 +43,31 @@ static void members_csv_fail(struct members_csv *m, int line,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
+members_csv_keep(struct members_csv *m, int line, char *msg)
+{
+	m->errs = xgrow(m->errs, &m->errs_cap, m->nerrs + 1, sizeof(*m->errs));
+	m->errs[m->nerrs].line = line;
+	m->errs[m->nerrs].message = msg;
+	m->nerrs++;
+}
+
+/* Count an error; keep it if fewer than MEMBERS_CSV_ERRORS_KEPT are. */
+static void
 members_csv_fail(struct members_csv *m, int line, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
 
+	m->errs_total++;
+	if (m->nerrs >= MEMBERS_CSV_ERRORS_KEPT)
+		return;
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
 	if (msg == NULL)
 		msg = xstrdup("out of memory");
-	m->errs = xgrow(m->errs, &m->errs_cap, m->nerrs + 1, sizeof(*m->errs));
-	m->errs[m->nerrs].line = line;
-	m->errs[m->nerrs].message = msg;
-	m->nerrs++;
+	members_csv_keep(m, line, msg);
 }
 
 const char *
@@ -341,12 +353,23 @@ members_csv_parse(const char *data, size_t len)
 	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
 		pos = 3;
 	while (pos < len) {
-		const char *nl = memchr(data + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - data) : len;
-		size_t n = end - pos;
+		const char *nl;
+		size_t end, n;
 		const char *s = data + pos, *why = NULL;
 		bool blank = true;
+		char note[80];
 
+		if (m->errs_total >= MEMBERS_CSV_ERRORS_MAX) {
+			snprintf(note, sizeof(note), "too many errors; stopped "
+			    "at line %d", line);
+			members_csv_keep(m, line, xstrdup(note));
+			m->errs_total++;
+			m->stopped = true;
+			break;
+		}
+		nl = memchr(data + pos, '\n', len - pos);
+		end = nl ? (size_t)(nl - data) : len;
+		n = end - pos;
 		line++;
 		pos = nl ? end + 1 : len;
 		if (n > 0 && s[n - 1] == '\r')
@@ -421,6 +444,18 @@ size_t
 members_csv_error_count(const struct members_csv *m)
 {
 	return m->nerrs;
+}
+
+size_t
+members_csv_error_total(const struct members_csv *m)
+{
+	return m->errs_total;
+}
+
+bool
+members_csv_is_stopped(const struct members_csv *m)
+{
+	return m->stopped;
 }
 
 const struct members_csv_error *

@@ -9,10 +9,13 @@
  * empty columns are ignored. A quoted field must close on its own line.
  *
  * The file is taken whole or not at all: if any line is bad, there are no
- * rows and every bad line is reported with its number and reason (invalid
- * email with the addr reason, unknown kind, too many columns, unterminated
- * quote, duplicate email, line too long, ...). Emails are normalised
- * (addr_normalise); duplicates are found ignoring case.
+ * rows and the bad lines are reported with their number and reason
+ * (invalid email with the addr reason, unknown kind, too many columns,
+ * unterminated quote, duplicate email, line too long, ...). Only the first
+ * MEMBERS_CSV_ERRORS_KEPT errors are kept; members_csv_error_total() counts
+ * them all. After MEMBERS_CSV_ERRORS_MAX errors parsing stops, and one more
+ * error (kept, counted) says "too many errors; stopped at line N". Emails
+ * are normalised (addr_normalise); duplicates are found ignoring case.
  *
  * The result owns every string it returns; they live until
  * members_csv_free().
@@ -26,6 +29,8 @@
 #define MEMBERS_CSV_MAX_SIZE (64u * 1024 * 1024) /* bytes of a file */
 #define MEMBERS_CSV_LINE_MAX 4096                /* bytes of a line */
 #define MEMBERS_CSV_NAME_MAX 256                 /* bytes of a name */
+#define MEMBERS_CSV_ERRORS_KEPT 100   /* errors kept (plus the stop note) */
+#define MEMBERS_CSV_ERRORS_MAX 10000  /* errors before parsing stops */
 
 enum members_kind {
 	MEMBERS_KIND_NORMAL = 0,
@@ -56,9 +61,14 @@ bool members_csv_has_errors(const struct members_csv *m);
 size_t members_csv_count(const struct members_csv *m);
 const struct members_csv_row *members_csv_row(const struct members_csv *m,
     size_t i);
+/* Errors kept: at most MEMBERS_CSV_ERRORS_KEPT + 1 (the stop note). */
 size_t members_csv_error_count(const struct members_csv *m);
 const struct members_csv_error *members_csv_error(
     const struct members_csv *m, size_t i);
+/* Every error found, kept or not (>= members_csv_error_count()). */
+size_t members_csv_error_total(const struct members_csv *m);
+/* True if parsing stopped after MEMBERS_CSV_ERRORS_MAX errors. */
+bool members_csv_is_stopped(const struct members_csv *m);
 
 /* "normal", "digest", "moderator" (NULL if out of range) and back
  * (-1 if unknown; "" is normal). */

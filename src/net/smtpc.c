@@ -784,9 +784,10 @@ body_reply(struct smtpc *s, const struct smtp_reply *rep)
 }
 
 /*
- * Copy data into out once: LF or CRLF line ends become CRLF, a '.' that
- * starts a line is doubled, a last line without an end gets CRLF, and
- * ".\r\n" closes. Returns whether any byte has the high bit set.
+ * Copy data into out once: LF, CRLF or a bare CR (not followed by LF) line
+ * ends become CRLF, a '.' that starts a line is doubled, a last line
+ * without an end gets CRLF, and ".\r\n" closes. So no "\r.\r\n" or other
+ * bare CR reaches the server. Returns whether any byte has the high bit set.
  */
 static bool
 body_build(struct evbuffer *out, const char *data, size_t len)
@@ -805,7 +806,12 @@ body_build(struct evbuffer *out, const char *data, size_t len)
 			span = i;
 		}
 		bol = false;
-		if (c == '\n') {
+		if (c == '\r' && (i + 1 == len || data[i + 1] != '\n')) {
+			evbuffer_add(out, data + span, i - span);
+			evbuffer_add(out, "\r\n", 2);
+			span = i + 1;
+			bol = true;
+		} else if (c == '\n') {
 			if (i == 0 || data[i - 1] != '\r') {
 				evbuffer_add(out, data + span, i - span);
 				evbuffer_add(out, "\r\n", 2);
@@ -815,7 +821,7 @@ body_build(struct evbuffer *out, const char *data, size_t len)
 		}
 	}
 	evbuffer_add(out, data + span, len - span);
-	if (len > 0 && data[len - 1] != '\n')
+	if (!bol)
 		evbuffer_add(out, "\r\n", 2);
 	evbuffer_add(out, ".\r\n", 3);
 	return eightbit;

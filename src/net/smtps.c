@@ -34,6 +34,8 @@
 #define SMTPS_DEFAULT_IDLE_MS 300000
 #define SMTPS_DATA_CHUNK 65536       /* a DATA line longer than this is split */
 #define SMTPS_READ_HIGH_WATER (256u << 10)
+/* Output drained to this much: the write callback resumes a paused read. */
+#define SMTPS_WRITE_LOW_WATER (SMTPS_OUTPUT_MAX / 2)
 #define SMTPS_PENDING_NONE (-1)
 
 enum smtps_state {
@@ -60,6 +62,7 @@ struct smtps_session {
 	enum smtps_state state;
 	int pending;               /* enum smtps_event_type or NONE */
 	bool in_process;
+	bool out_full;             /* input paused: more than OUTPUT_MAX unsent */
 	bool discarding;           /* skipping the rest of an overlong line */
 	bool is_tls;
 	bool is_ehlo;
@@ -401,7 +404,7 @@ smtps_finish(struct smtps_session *s, const char *reason)
 
 /* Bytes not yet handed to the socket (TLS: the filter's and the socket's). */
 static size_t
-smtps_output_pending(struct smtps_session *s)
+smtps_output_pending(const struct smtps_session *s)
 {
 	struct bufferevent *under = bufferevent_get_underlying(s->bev);
 	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
@@ -515,7 +518,8 @@ smtps_reply(struct smtps_session *s, int code, const char *text)
 		smtps_close_after_reply(s, "closed");
 		return 0;
 	}
-	bufferevent_enable(s->bev, EV_READ);
+	if (!s->out_full)
+		bufferevent_enable(s->bev, EV_READ);
 	if (!s->in_process)
 		smtps_schedule(s);
 	return 0;
@@ -569,6 +573,7 @@ smtps_setup_bev(struct smtps_session *s)
 
 	bufferevent_setcb(s->bev, smtps_read_cb, smtps_write_cb, smtps_event_cb_, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPS_READ_HIGH_WATER);
+	bufferevent_setwatermark(s->bev, EV_WRITE, SMTPS_WRITE_LOW_WATER, 0);
 	tv.tv_sec = s->cfg.idle_timeout_ms / 1000;
 	tv.tv_usec = (s->cfg.idle_timeout_ms % 1000) * 1000;
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
@@ -812,6 +817,32 @@ smtps_read_command(struct smtps_session *s)
 	return 1;
 }
 
+/*
+ * A peer that pipelines commands and never reads would make the replies
+ * pile up: while more than SMTPS_OUTPUT_MAX bytes wait, read nothing and
+ * take no further command. The write callback (output down to the low
+ * water mark) or, under TLS, a short poll resumes. True if paused.
+ */
+static bool
+smtps_is_output_full(struct smtps_session *s)
+{
+	struct timeval tv = { 0, 5000 };
+
+	if (smtps_output_pending(s) <= SMTPS_OUTPUT_MAX) {
+		if (s->out_full) {
+			s->out_full = false;
+			if (s->pending == SMTPS_PENDING_NONE)
+				bufferevent_enable(s->bev, EV_READ);
+		}
+		return false;
+	}
+	s->out_full = true;
+	bufferevent_disable(s->bev, EV_READ);
+	if (s->is_tls)
+		event_add(s->ev_resume, &tv);
+	return true;
+}
+
 static void
 smtps_process(struct smtps_session *s)
 {
@@ -819,7 +850,7 @@ smtps_process(struct smtps_session *s)
 		return;
 	s->in_process = true;
 	while (s->state != SMTPS_ST_CLOSING && s->state != SMTPS_ST_GREETING &&
-	    s->pending == SMTPS_PENDING_NONE) {
+	    s->pending == SMTPS_PENDING_NONE && !smtps_is_output_full(s)) {
 		if (s->state == SMTPS_ST_DATA) {
 			if (!smtps_read_data(s))
 				break;
@@ -852,6 +883,8 @@ smtps_write_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state == SMTPS_ST_CLOSING)
 		smtps_try_finish(s);
+	else if (s->out_full)
+		smtps_process(s);
 }
 
 static void
@@ -954,6 +987,12 @@ smtps_session_free(struct smtps_session *s)
 	buf_fini(&s->data);
 	free(s->hostname);
 	free(s);
+}
+
+size_t
+smtps_session_output_pending(const struct smtps_session *s)
+{
+	return smtps_output_pending(s);
 }
 
 bool

@@ -37,6 +37,10 @@
 #define SMTPS_PARAM_KEY_MAX 32
 #define SMTPS_PARAM_VALUE_MAX 128
 #define SMTPS_TEXT_MAX 1024   /* one reply's text */
+/* Reply bytes waiting for a peer that does not read; beyond this the
+ * session takes no further command until they drain (one reply may
+ * overshoot it). */
+#define SMTPS_OUTPUT_MAX (64u << 10)
 
 enum smtps_verb {
 	SMTPS_VERB_UNKNOWN,
@@ -149,6 +153,8 @@ int smtps_reply_default(struct smtps_session *s);
 int smtps_replyf(struct smtps_session *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Reply bytes not yet handed to the socket. */
+size_t smtps_session_output_pending(const struct smtps_session *s);
 bool smtps_session_is_tls(const struct smtps_session *s);
 const char *smtps_session_helo(const struct smtps_session *s);
 

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "net/smtps.h"
+#include "sim/sim_grey.h"
 #include "sim/sim_scenario.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -111,14 +112,10 @@ struct sim_ipstate {         /* per (provider, client IP) */
 	size_t ring_n, ring_head;
 };
 
-struct sim_grey {
-	msec_t first;
-};
-
 struct sim_provider {
 	struct sim_provider_conf *conf;
 	struct sim_map ipstate;
-	struct sim_map grey;
+	struct sim_grey *grey;       /* NULL: no greylisting */
 };
 
 struct sim_mx {
@@ -530,17 +527,12 @@ sim_on_rcpt(struct sim_conn *c, const struct smtps_event *ev)
 	}
 	if (pc->greylist_ms > 0) {
 		char *key = xasprintf("%s\n%s\n%s", c->ip, ev->mail_from, rcpt);
-		struct sim_grey *g;
-		msec_t now = time_mono_ms();
+		bool passed;
 
 		str_lower(key);
-		g = sim_map_get(&c->prov->grey, key);
-		if (g == NULL) {
-			g = sim_map_get_or_new(&c->prov->grey, key, sizeof(*g));
-			g->first = now;
-		}
+		passed = sim_grey_is_passed(c->prov->grey, key, time_mono_ms());
 		free(key);
-		if (now - g->first < pc->greylist_ms) {
+		if (!passed) {
 			sim_answer(c, SIM_STAGE_RCPT, "greylist", rcpt, 450,
 			    "4.2.0 <%s>: Recipient address rejected: Greylisted, see "
 			    "http://postgrey.schweikert.ch/help/%s.html", rcpt, domain);
@@ -801,6 +793,9 @@ sim_from_scenario(struct event_base *base, struct sim_scenario *sc)
 	sim->provs = xcalloc(sim->nprovs, sizeof(*sim->provs));
 	for (size_t i = 0; i < sc->nproviders; i++) {
 		sim->provs[i].conf = sc->providers[i];
+		if (sc->providers[i]->greylist_ms > 0)
+			sim->provs[i].grey = sim_grey_new(
+			    sc->providers[i]->greylist_ms);
 		sim->nmxs += sc->providers[i]->nmx;
 	}
 	sim->mxs = xcalloc(sim->nmxs, sizeof(*sim->mxs));
@@ -949,7 +944,7 @@ sim_free(struct sim *sim)
 	sim_stop(sim);
 	for (size_t i = 0; i < sim->nprovs; i++) {
 		sim_map_clear(&sim->provs[i].ipstate, sim_ipstate_free);
-		sim_map_clear(&sim->provs[i].grey, NULL);
+		sim_grey_free(sim->provs[i].grey);
 	}
 	sim_map_clear(&sim->clients, NULL);
 	free(sim->provs);

@@ -138,6 +138,15 @@ test_routes(void **state)
 	expect("PUT", "/api/v1/routes/bad..domain", "application/json",
 	    "{\"hosts\":[\"127.0.0.1\"]}", 400, NULL);
 
+	{
+		/* DELETE validates the name as PUT does (no silent truncation) */
+		char path[512];
+
+		snprintf(path, sizeof(path), "/api/v1/routes/%0300d", 0);
+		expect("DELETE", path, NULL, NULL, 400, NULL);
+		expect("DELETE", "/api/v1/routes/bad..domain", NULL, NULL, 400,
+		    NULL);
+	}
 	expect("DELETE", "/api/v1/routes/example.com", NULL, NULL, 200, NULL);
 	expect("DELETE", "/api/v1/routes/example.com", NULL, NULL, 404, NULL);
 	expect("GET", "/api/v1/routes", NULL, NULL, 200, &r);
@@ -188,6 +197,81 @@ create_list_with_members(void)
 	assert_int_equal(json_integer_value(json_object_get(r.json, "added")), 3);
 	assert_int_equal(json_integer_value(json_object_get(r.json, "existing")), 0);
 	reply_fini(&r);
+}
+
+/* CSV of the lines "<pre><i><post>\n" for i in [from, to); caller frees. */
+static char *
+csv_lines(const char *pre, const char *post, int from, int to)
+{
+	struct buf b;
+	char line[128];
+
+	buf_init(&b, (size_t)64 << 20);
+	for (int i = from; i < to; i++) {
+		int n = snprintf(line, sizeof(line), "%s%d%s\n", pre, i, post);
+		assert_int_equal(buf_append(&b, line, (size_t)n), 0);
+	}
+	assert_int_equal(buf_append(&b, "", 1), 0);
+	return b.data;
+}
+
+static void
+test_import_limits(void **state)
+{
+	static const struct {
+		int nbad;
+		const char *error;
+		size_t lines;
+		json_int_t more;
+	} bad[] = {
+		{ 3, "3 invalid lines", 3, 0 },
+		{ 250, "250 invalid lines", 100, 150 },
+		/* stopped after 10,000: the 101st line says so */
+		{ 30000, "10000 invalid lines", 101, 9900 },
+	};
+	struct reply r;
+	char *csv;
+
+	(void)state;
+	expect("POST", "/api/v1/lists", "application/json",
+	    "{\"name\":\"big\",\"from\":\"big@example.com\"}", 201, NULL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *lines, *last;
+
+		csv = csv_lines("bad", "", 0, bad[i].nbad);
+		expect("POST", "/api/v1/lists/big/members", "text/csv", csv, 400,
+		    &r);
+		assert_string_equal(json_string_value(json_object_get(r.json,
+		    "error")), bad[i].error);
+		lines = json_object_get(r.json, "lines");
+		assert_int_equal(json_array_size(lines), bad[i].lines);
+		assert_int_equal(json_integer_value(json_object_get(r.json,
+		    "more")), bad[i].more);
+		last = json_array_get(lines, json_array_size(lines) - 1);
+		if (bad[i].more > 0 && bad[i].lines > 100)
+			assert_string_equal(json_string_value(json_object_get(last,
+			    "error")), "too many errors; stopped at line 10000");
+		reply_fini(&r);
+		free(csv);
+	}
+	assert_int_equal(active_members("big"), 0);
+
+	/* more rows than one engine call takes: the counts add up */
+	csv = csv_lines("m", "@example.com", 0, 6000);
+	expect("POST", "/api/v1/lists/big/members", "text/csv", csv, 200, &r);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "added")),
+	    6000);
+	reply_fini(&r);
+	free(csv);
+	csv = csv_lines("m", "@example.com", 0, 12001);
+	expect("POST", "/api/v1/lists/big/members", "text/csv", csv, 200, &r);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "added")),
+	    6001);
+	assert_int_equal(json_integer_value(json_object_get(r.json,
+	    "existing")), 6000);
+	reply_fini(&r);
+	free(csv);
+	assert_int_equal(active_members("big"), 12001);
 }
 
 static void
@@ -459,7 +543,7 @@ static void
 test_cli(void **state)
 {
 	const char *bin = getenv("SLUICE_BINARY");
-	char path[256], out[16384], err[4096];
+	char path[256], out[16384], err[16384];
 	FILE *f;
 	struct {
 		const char *args;
@@ -480,6 +564,9 @@ test_cli(void **state)
 		    "sluice: list 'cl' already exists" },
 		{ "member import cl @GOOD", 0, "3 added, 0 already members", NULL },
 		{ "member import cl @BAD", 1, NULL, "bad.csv:2: " },
+		{ "member import cl @MANY", 1, NULL, "many.csv:100: " },
+		{ "member import cl @MANY", 1, NULL,
+		    "many.csv: ... and 50 more\nsluice: " },
 		{ "list show cl", 0, "3 active", NULL },
 		{ "segment add cl none --domain nowhere.example", 0,
 		    "segment none of list cl saved", NULL },
@@ -510,6 +597,11 @@ test_cli(void **state)
 	f = fopen(path, "w");
 	fputs("ok@example.com\nnot-an-address\n", f);
 	fclose(f);
+	snprintf(path, sizeof(path), "%s/many.csv", F->dir);
+	f = fopen(path, "w");
+	for (int i = 1; i <= 150; i++)
+		fprintf(f, "bad%d\n", i);
+	fclose(f);
 	snprintf(path, sizeof(path), "%s/msg.eml", F->dir);
 	f = fopen(path, "w");
 	fputs(good_msg, f);
@@ -523,7 +615,8 @@ test_cli(void **state)
 		/* @GOOD @BAD @MSG stand for the files written above */
 		if ((at = strchr(args, '@')) != NULL && at[-1] == ' ') {
 			const char *name = str_has_prefix(at, "@GOOD") ? "good.csv" :
-			    str_has_prefix(at, "@BAD") ? "bad.csv" : "msg.eml";
+			    str_has_prefix(at, "@BAD") ? "bad.csv" :
+			    str_has_prefix(at, "@MANY") ? "many.csv" : "msg.eml";
 			char rest[512];
 			str_copy(rest, strchr(at, ' ') ? strchr(at, ' ') : "",
 			    sizeof(rest));
@@ -554,6 +647,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lists_and_import, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_import_limits, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_mailing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits_and_unknown, setup,

@@ -163,6 +163,68 @@ test_too_large(void **state)
 	members_csv_free(NULL);
 }
 
+/* n lines "bad" (no @) then one good line. */
+static char *
+bad_file(size_t n, size_t *len)
+{
+	static const char good[] = "good@example.com\n";
+	char *s = xmalloc(n * 4 + sizeof(good));
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + i * 4, "bad\n", 4);
+	memcpy(s + n * 4, good, sizeof(good));
+	*len = n * 4 + sizeof(good) - 1;
+	return s;
+}
+
+static void
+test_error_cap(void **state)
+{
+	static const struct {
+		size_t nbad;      /* bad lines in the file */
+		size_t kept;      /* members_csv_error_count */
+		size_t total;     /* members_csv_error_total */
+		bool stopped;
+		const char *last; /* the last kept message */
+		int last_line;
+	} cases[] = {
+		{ 1, 1, 1, false, "invalid email \"bad\": missing @", 1 },
+		{ 100, 100, 100, false, "invalid email \"bad\": missing @", 100 },
+		{ 101, 100, 101, false, "invalid email \"bad\": missing @", 100 },
+		{ 9999, 100, 9999, false, "invalid email \"bad\": missing @",
+		    100 },
+		/* the 10,000th error is followed by the good line: stop */
+		{ 10000, 101, 10001, true,
+		    "too many errors; stopped at line 10000", 10000 },
+		{ 300000, 101, 10001, true,
+		    "too many errors; stopped at line 10000", 10000 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len, kept;
+		char *csv = bad_file(cases[i].nbad, &len);
+		struct members_csv *m = members_csv_parse(csv, len);
+		const struct members_csv_error *e;
+
+		print_message("%zu bad lines\n", cases[i].nbad);
+		assert_true(members_csv_has_errors(m));
+		assert_int_equal(members_csv_count(m), 0);
+		kept = members_csv_error_count(m);
+		assert_int_equal(kept, cases[i].kept);
+		assert_int_equal(members_csv_error_total(m), cases[i].total);
+		assert_int_equal(members_csv_is_stopped(m), cases[i].stopped);
+		for (size_t j = 0; j < kept && j < MEMBERS_CSV_ERRORS_KEPT; j++)
+			assert_int_equal(members_csv_error(m, j)->line, (int)j + 1);
+		e = members_csv_error(m, kept - 1);
+		assert_string_equal(e->message, cases[i].last);
+		assert_int_equal(e->line, cases[i].last_line);
+		assert_null(members_csv_error(m, kept));
+		members_csv_free(m);
+		free(csv);
+	}
+}
+
 static void
 test_kind_names(void **state)
 {
@@ -182,6 +244,7 @@ main(void)
 		cmocka_unit_test(test_quotes_kinds),
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_error_cap),
 		cmocka_unit_test(test_kind_names),
 	};
 

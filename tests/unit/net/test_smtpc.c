@@ -602,36 +602,50 @@ test_plain_delivery_bytes(void **state)
 		GREET, EHLO_PLAIN, MAIL_OK, RCPT_OK, DATA_OK, DATA(),
 		SEND("250 2.0.0 Ok: queued as ABC\r\n"), QUIT_END,
 	};
-	static const char msg[] =
-	    "Subject: t\r\n\r\nline1\n.dot\r\n..two\nx.y\n.\nend";
-	static const char want[] =
-	    "Subject: t\r\n\r\nline1\r\n..dot\r\n...two\r\nx.y\r\n..\r\nend\r\n.\r\n";
-	struct peer p;
-	struct run r = { .nmsgs = 1, .msg = msg };
+	/* the message as given, and the exact bytes sent after DATA */
+	static const struct {
+		const char *msg, *want;
+	} cases[] = {
+		{ "Subject: t\r\n\r\nline1\n.dot\r\n..two\nx.y\n.\nend",
+		  "Subject: t\r\n\r\nline1\r\n..dot\r\n...two\r\nx.y\r\n..\r\n"
+		  "end\r\n.\r\n" },
+		/* a bare CR ends a line too: "\r.\r\n" is stuffed, not sent */
+		{ "Subject: t\r\n\r\nbare\r.\r\nx\rend\r",
+		  "Subject: t\r\n\r\nbare\r\n..\r\nx\r\nend\r\n.\r\n" },
+		{ "Subject: t\r\n\r\na\r\r\n.\rb",
+		  "Subject: t\r\n\r\na\r\n\r\n..\r\nb\r\n.\r\n" },
+	};
 
 	(void)state;
-	run_script(&r, &p, script, NULL, NULL);
-	if (p.failure[0])
-		fail_msg("peer: %s", p.failure);
-	assert_int_equal(r.ndone, 1);
-	assert_true(r.done[0].ok);
-	assert_false(r.done[0].net_error);
-	assert_int_equal(r.done[0].stage, SMTPC_DOT);
-	assert_int_equal(r.done[0].reply.code, 250);
-	assert_string_equal(r.done[0].reply.enhanced, "2.0.0");
-	assert_string_equal(r.done[0].reply.text, "Ok: queued as ABC");
-	assert_int_equal(p.ndata, 1);
-	assert_int_equal(p.data_len[0], strlen(want));
-	assert_memory_equal(p.data[0], want, strlen(want));
-	/* QUIT then closed. */
-	assert_int_equal(r.closed.stage, SMTPC_QUIT);
-	assert_true(r.closed.ok);
-	assert_int_equal(r.closed.reply.code, 221);
-	/* No PIPELINING advertised: MAIL without SIZE, lock-step. */
-	assert_non_null(strstr(p.cmds, "MAIL FROM:<list@example.org>\n"));
-	assert_false(r.ready_pipelining);
-	assert_true(r.ready_enhanced);
-	peer_fini(&p);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *want = cases[i].want;
+		struct peer p;
+		struct run r = { .nmsgs = 1, .msg = cases[i].msg };
+
+		print_message("case %zu\n", i);
+		run_script(&r, &p, script, NULL, NULL);
+		if (p.failure[0])
+			fail_msg("peer: %s", p.failure);
+		assert_int_equal(r.ndone, 1);
+		assert_true(r.done[0].ok);
+		assert_false(r.done[0].net_error);
+		assert_int_equal(r.done[0].stage, SMTPC_DOT);
+		assert_int_equal(r.done[0].reply.code, 250);
+		assert_string_equal(r.done[0].reply.enhanced, "2.0.0");
+		assert_string_equal(r.done[0].reply.text, "Ok: queued as ABC");
+		assert_int_equal(p.ndata, 1);
+		assert_int_equal(p.data_len[0], strlen(want));
+		assert_memory_equal(p.data[0], want, strlen(want));
+		/* QUIT then closed. */
+		assert_int_equal(r.closed.stage, SMTPC_QUIT);
+		assert_true(r.closed.ok);
+		assert_int_equal(r.closed.reply.code, 221);
+		/* No PIPELINING advertised: MAIL without SIZE, lock-step. */
+		assert_non_null(strstr(p.cmds, "MAIL FROM:<list@example.org>\n"));
+		assert_false(r.ready_pipelining);
+		assert_true(r.ready_enhanced);
+		peer_fini(&p);
+	}
 }
 
 static void

@@ -506,6 +506,90 @@ test_large_message_lines(void **state)
 	free(body);
 }
 
+/* Count reply lines in p[0, n). */
+static size_t
+count_lines(const char *p, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == '\n')
+			k++;
+	return k;
+}
+
+static void
+test_output_bound(void **state)
+{
+	/* A client pipelines 50,000 NOOPs and reads nothing: the replies
+	 * waiting in the session stay bounded; once it reads, all come. */
+	struct smtps_config cfg = { .hostname = "mx.test" };
+	const size_t total = 50000, bound = SMTPS_OUTPUT_MAX + SMTPS_TEXT_MAX;
+	size_t len = total * 6, off = 0, max_out = 0, lines = 0;
+	char *all = malloc(len), chunk[8192], codes[64];
+	int small = 16384, stalls = 0;
+	struct harness h;
+	msec_t deadline;
+
+	for (size_t i = 0; i < total; i++)
+		memcpy(all + i * 6, "NOOP\r\n", 6);
+	harness_start(&h, &cfg, false, 0);
+	harness_read(&h, 1, codes, sizeof(codes), 3000);
+	assert_string_equal(codes, "220");
+	/* small socket buffers, so the session's own buffer takes the rest */
+	setsockopt(h.cfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	setsockopt(h.cfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+
+	/* 1: write only, until everything is sent or the session stops
+	 * taking input */
+	deadline = time_mono_ms() + 20000;
+	while (off < len && stalls < 300 && time_mono_ms() < deadline) {
+		ssize_t w = write(h.cfd, all + off, len - off);
+
+		if (w > 0) {
+			off += (size_t)w;
+			stalls = 0;
+		} else {
+			assert_true(errno == EAGAIN);
+			stalls++;
+			usleep(1000);
+		}
+		event_base_loop(h.o.base, EVLOOP_NONBLOCK);
+		if (smtps_session_output_pending(h.o.s) > max_out)
+			max_out = smtps_session_output_pending(h.o.s);
+	}
+	print_message("sent %zu of %zu bytes unread; max output %zu\n", off,
+	    len, max_out);
+	assert_true(max_out > 0);
+	assert_true(max_out <= bound);
+
+	/* 2: read, and send the rest: every NOOP is answered */
+	deadline = time_mono_ms() + 30000;
+	while (lines < total && time_mono_ms() < deadline) {
+		ssize_t r;
+
+		if (off < len) {
+			ssize_t w = write(h.cfd, all + off, len - off);
+			if (w > 0)
+				off += (size_t)w;
+		}
+		event_base_loop(h.o.base, EVLOOP_NONBLOCK);
+		if (smtps_session_output_pending(h.o.s) > max_out)
+			max_out = smtps_session_output_pending(h.o.s);
+		while ((r = read(h.cfd, chunk, sizeof(chunk))) > 0)
+			lines += count_lines(chunk, (size_t)r);
+	}
+	assert_int_equal(lines, total);
+	assert_true(max_out <= bound);
+	assert_false(h.o.closed);
+	/* and it still answers */
+	harness_send(&h, "NOOP\r\n", 6);
+	harness_read(&h, 1, codes, sizeof(codes), 3000);
+	assert_string_equal(codes, "250");
+	harness_stop(&h);
+	free(all);
+}
+
 /* ---- STARTTLS ------------------------------------------------------------ */
 
 static SSL_CTX *
@@ -641,6 +725,7 @@ main(void)
 		cmocka_unit_test(test_scripts),
 		cmocka_unit_test(test_overlong_line),
 		cmocka_unit_test(test_large_message_lines),
+		cmocka_unit_test(test_output_bound),
 		cmocka_unit_test(test_starttls),
 	};
 	signal(SIGPIPE, SIG_IGN);
