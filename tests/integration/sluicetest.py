@@ -19,6 +19,26 @@ import time
 
 SKIP = 77  # CTest SKIP_RETURN_CODE
 
+try:
+    import ctypes
+    _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # pragma: no cover
+    _libc = None
+
+
+def _die_with_parent():
+    """In the child: be killed when the test process dies, however it dies
+    (a CTest timeout kills the test, not what it started)."""
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _exit_on_term(signum, frame):
+    raise SystemExit("terminated by signal %d" % signum)
+
+
+signal.signal(signal.SIGTERM, _exit_on_term)
+
 BINARY = os.environ.get("SLUICE_BINARY") or shutil.which("sluice")
 
 
@@ -66,7 +86,7 @@ class Harness:
     def spawn(self, args, log, **kw):
         f = open(os.path.join(self.dir, log), "ab")
         p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, **kw)
+                             stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, **kw)
         f.close()
         self.procs.append(p)
         return p

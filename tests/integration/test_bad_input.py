@@ -98,8 +98,6 @@ def main():
         check(r.returncode != 0 and ("%s:2:" % bad) in r.stderr, "out-of-range value names its line")
 
         hostiles = {m: Hostile(m) for m in ("endless", "garbage", "drip", "close")}
-        for t in hostiles.values():
-            t.start()
         p = h.smtp_port
         h.start_sim("[provider good]\ndomains = good.test\nmx = 127.0.0.21:%d\n" % p)
         h.write_config("")
@@ -111,6 +109,10 @@ def main():
         r = subprocess.run([BINARY, "serve", "-n", "-c", h.conf], capture_output=True, text=True)
         check(r.returncode == 0 and r.stdout.strip() == "configuration OK", "a valid config checks OK")
         h.start_serve()
+        # Threads start after the daemons: the harness spawns with a
+        # preexec function, which must not run beside other threads.
+        for t in hostiles.values():
+            t.start()
 
         # 2. API authentication.
         token = open(os.path.join(h.dir, "data", "admin.token")).read().strip()
